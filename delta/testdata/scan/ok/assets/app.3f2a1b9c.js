@@ -1,0 +1,3 @@
+import { a } from "../a.js";
+import { b } from "../a/b.js";
+document.getElementById("app").textContent = `a + b = ${a + b}`;
