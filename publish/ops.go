@@ -81,13 +81,20 @@ func Target(st *manifest.State, name, target, version, action string, now Clock)
 		return err
 	}
 	ch.Target = target
-	ch.History = append(ch.History, manifest.Event{Seq: st.Seq, Time: now().UTC(), Action: action,
+	ch.History = append(ch.History, manifest.Event{Seq: st.Seq, Time: now.now().UTC(), Action: action,
 		Target: target, Version: version})
 	return nil
 }
 
-// Clock returns the current time.
+// Clock returns the current time; nil means time.Now.
 type Clock func() time.Time
+
+func (c Clock) now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c()
+}
 
 // Promote makes channel to offer exactly the bundle channel from offers.
 func Promote(st *manifest.State, from, to string, now Clock) error {

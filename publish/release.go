@@ -314,4 +314,3 @@ func CreateChannel(st *manifest.State, name string, s manifest.Settings) *manife
 	st.Channels[name] = ch
 	return ch
 }
-
