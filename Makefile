@@ -1,0 +1,52 @@
+# A thin index of go commands; CI runs .ci/run, which calls `make test`.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GO      ?= go
+BIN     ?= bin/capstatic
+ADDR    ?= 127.0.0.1:8080
+TREE    ?= demo-tree
+
+.PHONY: build test test-short demo bench fuzz lint fmt examples tools clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/capstatic
+
+# Installs the outside tools the tests use (capgo CLI, versitygw) into .cache
+# when missing, then runs every test with the race detector.
+test: tools
+	$(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short ./...
+
+tools:
+	bash .ci/tools.sh
+
+# Publish the example app to ./demo-tree and serve it on $(ADDR).
+demo: build
+	cd examples/app && ../../$(BIN) publish --store ../../$(TREE) --version 1.0.0 --channel production
+	@echo
+	@echo "Put these in capacitor.config.json (plugins.CapacitorUpdater):"
+	@echo "  \"updateUrl\":  \"http://$(ADDR)/updates\","
+	@echo "  \"statsUrl\":   \"http://$(ADDR)/stats\","
+	@echo "  \"channelUrl\": \"http://$(ADDR)/channel_self\""
+	@echo
+	$(BIN) serve --store $(TREE) --addr $(ADDR)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./delta/... ./publish/... ./resolver/...
+
+fuzz:
+	bash .ci/fuzz.sh 10s
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (gofmt -l . && exit 1)
+
+fmt:
+	gofmt -w .
+
+examples:
+	$(GO) build ./examples/...
+
+clean:
+	rm -rf bin $(TREE)
