@@ -98,7 +98,9 @@ func (s *Session) encrypter() cipher.BlockMode {
 // Decrypt reverses [Session.Encrypt] for a key and IV of 16 bytes each, as
 // returned by [OpenSessionKey] or [OpenSessionKeyV1]. Padding that is not
 // strict PKCS#7 fails with [ErrDecryption]; under CBC that usually means a
-// wrong key, since a wrong IV garbles only the first block.
+// wrong key, since a wrong IV garbles only the first block. Decrypt is meant
+// for verification tools: its padding check is not constant-time, so it must
+// not answer untrusted callers as a padding oracle.
 func Decrypt(key, iv, ciphertext []byte) ([]byte, error) {
 	if len(key) != aesKeyLen || len(iv) != aes.BlockSize {
 		return nil, errors.New("decrypt: key and iv must be 16 bytes each")

@@ -13,8 +13,8 @@ import (
 // (protocol §4.1): it reads a fresh AES key and then an IV (16 bytes each)
 // from random, nil meaning crypto/rand, and encrypts the key to pub with
 // RSA-OAEP using SHA-256 for both the hash and MGF1 and an empty label (Node's
-// publicEncrypt with RSA_PKCS1_OAEP_PADDING and oaepHash "sha256"). The OAEP
-// seed is drawn from the same random reader.
+// publicEncrypt with RSA_PKCS1_OAEP_PADDING and oaepHash "sha256"). random is
+// also passed to rsa.EncryptOAEP for the OAEP seed.
 func SealV1(pub *rsa.PublicKey, random io.Reader) (*Session, error) {
 	if err := checkSize(pub); err != nil {
 		return nil, fmt.Errorf("seal v1: %w", err)

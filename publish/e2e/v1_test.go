@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bytes"
+	"crypto/rsa"
 	"encoding/base64"
 	"strings"
 	"testing"
@@ -47,19 +48,17 @@ func TestOpenSessionKeyV1_Errors(t *testing.T) {
 	wrapped[7] ^= 0x80
 
 	tests := []struct {
-		name, sessionKey string
+		name       string
+		priv       *rsa.PrivateKey
+		sessionKey string
 	}{
-		{"WrongKey", s.SessionKey()},
-		{"Tampered", ivPart + ":" + base64.StdEncoding.EncodeToString(wrapped)},
-		{"V2SessionKey", v2.SessionKey()},
+		{"WrongKey", other, s.SessionKey()},
+		{"Tampered", priv, ivPart + ":" + base64.StdEncoding.EncodeToString(wrapped)},
+		{"V2SessionKey", priv, v2.SessionKey()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := priv
-			if tt.name == "WrongKey" {
-				k = other
-			}
-			_, _, err := e2e.OpenSessionKeyV1(k, tt.sessionKey)
+			_, _, err := e2e.OpenSessionKeyV1(tt.priv, tt.sessionKey)
 			assert.ErrorIs(t, err, e2e.ErrDecryption, "OpenSessionKeyV1(%s)", tt.name)
 		})
 	}
@@ -73,7 +72,7 @@ func TestCRC32Hex(t *testing.T) {
 	}{
 		{"Empty", "", "00000000"},
 		{"CheckValue", "123456789", "cbf43926"}, // the CRC-32/ISO-HDLC check value
-		{"LeadingZeros", "x31", "001685f0"}, // Python zlib.crc32(b"x31")
+		{"LeadingZeros", "x31", "001685f0"},     // Python zlib.crc32(b"x31")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,9 +20,11 @@ import (
 	"github.com/capstatic/capstatic/publish/e2e"
 )
 
-// sizes are plaintext lengths around the AES block and the 64 KiB chunk of
-// EncryptTo.
-var sizes = []int{0, 1, 15, 16, 17, 1000, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3 * 64 << 10}
+// sizes returns plaintext lengths around the AES block and the 64 KiB chunk
+// of EncryptTo.
+func sizes() []int {
+	return []int{0, 1, 15, 16, 17, 1000, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3 * 64 << 10}
+}
 
 // pseudo returns n deterministic pseudo-random bytes.
 func pseudo(n int, seed uint64) []byte {
@@ -49,7 +51,7 @@ func TestSealV2_RoundTrip(t *testing.T) {
 	assert.Equal(t, ivPart, base64.StdEncoding.EncodeToString(iv))
 	assert.Len(t, key, 16)
 
-	for _, n := range sizes {
+	for _, n := range sizes() {
 		plain := pseudo(n, uint64(n))
 		ct := s.Encrypt(plain)
 		assert.Equal(t, (n/16+1)*16, len(ct), "len(Encrypt(%d bytes))", n)
@@ -82,7 +84,7 @@ func TestSealV2_Random(t *testing.T) {
 func TestSession_EncryptTo(t *testing.T) {
 	s, err := e2e.SealV2(newKey(t), nil)
 	require.NoError(t, err)
-	for _, n := range sizes {
+	for _, n := range sizes() {
 		plain := pseudo(n, 1)
 		var buf bytes.Buffer
 		// OneByteReader exercises short reads inside a chunk.
