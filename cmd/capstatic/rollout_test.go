@@ -20,13 +20,14 @@ func rolloutMembers(t *testing.T, tree, app string, n int, want string) []bool {
 	cat := resolver.NewCatalog(resolver.FS(os.DirFS(tree)), resolver.URLs{Files: "http://x/files"}, nil)
 	a, err := cat.App(context.Background(), app)
 	require.NoError(t, err)
+	body, _ := json.Marshal(map[string]any{"app_id": app, "device_id": "00000000-0000-4000-8000-000000000000",
+		"version_name": "builtin", "version_build": "1.0.0", "plugin_version": "8.51.23", "platform": "ios",
+		"is_emulator": false, "is_prod": true, "defaultChannel": ""})
+	req, f := resolver.ParseRequest(body)
+	require.Nil(t, f)
 	in := make([]bool, n)
 	for i := range in {
-		body, _ := json.Marshal(map[string]any{"app_id": app, "device_id": fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i*7919),
-			"version_name": "builtin", "version_build": "1.0.0", "plugin_version": "8.51.23", "platform": "ios",
-			"is_emulator": false, "is_prod": true, "defaultChannel": ""})
-		req, f := resolver.ParseRequest(body)
-		require.Nil(t, f)
+		req.DeviceID = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i*7919)
 		d := resolver.Resolve(a, req, resolver.Overrides{})
 		in[i] = d.Code == "" && d.Version() == want
 	}
