@@ -19,17 +19,21 @@ import (
 	"github.com/capstatic/capstatic/publish"
 )
 
-// LargeSize is the size of the object written by the suite's Large tests.
-const LargeSize = 5 << 20
+// largeSize is the size of the objects of the Large case: more than one
+// buffer of any reasonable copy loop, less than one S3 part.
+const largeSize = 5 << 20
 
 // TestStore is the conformance suite for [publish.Store] implementations. It
 // runs each case as a subtest on a fresh, empty store made by newStore, which
 // receives the subtest's t (so a t.TempDir or a per-test key prefix is
 // cleaned up with it). The [publish.Swapper] and [publish.Lister] cases run
-// only when the store implements those interfaces.
+// only when the store implements those interfaces. The subtests run one
+// after the other.
 //
-// The subtests run one after the other; a newStore that is safe to call from
-// several goroutines lets callers wrap TestStore in t.Parallel tests.
+// Beyond the [publish.Store] contract, the suite requires what lets any
+// store be copied to a directory: keys that are not tree paths (see
+// [fs.ValidPath]) are refused, and a failed or cancelled Put leaves the
+// previous object in place.
 func TestStore(t *testing.T, newStore func(t *testing.T) publish.Store) {
 	t.Helper()
 	for _, tc := range []struct {
@@ -113,7 +117,7 @@ func testDelete(t *testing.T, s publish.Store) {
 // io.ReaderAt, so a store cannot rewind them, with the size unknown and
 // known, and through a seekable reader.
 func testLarge(t *testing.T, s publish.Store) {
-	data := randomBytes(LargeSize, 1)
+	data := randomBytes(largeSize, 1)
 	for _, tc := range []struct {
 		name string
 		r    func() io.Reader
@@ -237,12 +241,10 @@ type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
-func randomBytes(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, seed))
+// randomBytes returns n bytes that do not compress, the same for a seed.
+func randomBytes(n int, seed byte) []byte {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(rng.Uint32())
-	}
+	_, _ = rand.NewChaCha8([32]byte{seed}).Read(b)
 	return b
 }
 

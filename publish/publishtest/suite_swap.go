@@ -14,8 +14,8 @@ import (
 	"github.com/capstatic/capstatic/publish"
 )
 
-// Racers is the number of goroutines the suite races on one Swap.
-const Racers = 8
+// racers is the number of goroutines racing on one Swap.
+const racers = 8
 
 func testSwap(t *testing.T, s publish.Store) {
 	sw, ok := s.(publish.Swapper)
@@ -109,7 +109,7 @@ func testSwapRaceCreate(t *testing.T, s publish.Store, sw publish.Swapper) {
 	raceSwap(t, s, sw, "race-create/current.json", "")
 }
 
-// raceSwap starts [Racers] goroutines that Swap key from ifMatch at once,
+// raceSwap starts racers goroutines that Swap key from ifMatch at once,
 // each with its own content, and checks that exactly one wins, that every
 // other one gets [publish.ErrConflict], and that the winner's bytes remain.
 func raceSwap(t *testing.T, s publish.Store, sw publish.Swapper, key, ifMatch string) {
@@ -119,7 +119,7 @@ func raceSwap(t *testing.T, s publish.Store, sw publish.Swapper, key, ifMatch st
 		start  = make(chan struct{})
 		wg     sync.WaitGroup
 	)
-	for i := range Racers {
+	for i := range racers {
 		content := fmt.Sprintf("written by racer %d", i)
 		wg.Go(func() {
 			<-start
