@@ -81,10 +81,15 @@ type job struct {
 // entries cannot be sent at all and fails with [ErrWireName].
 //
 // emit is called from Build's goroutine, one call at a time, once per new
-// object path; it may keep obj.Data. Build stops at the first error from
-// emit, from reading a file or from ctx, waits for its goroutines and
-// returns that error; objects already emitted stay valid (they are content
-// addressed) but no records are returned.
+// object path; it may keep obj.Data. A path names the content and whether it
+// is compressed, not the compressed bytes, which depend on the level: a
+// store that already holds an object at obj.Path should keep it rather than
+// replace it, so that the records of earlier bundles stay true.
+//
+// Build stops at the first error from emit, from reading a file or from
+// ctx, waits for its goroutines and returns that error; objects already
+// emitted stay valid (they are content addressed) but no records are
+// returned.
 func Build(ctx context.Context, fsys fs.FS, entries []Entry, opt Options, emit func(obj Object) error) ([]manifest.File, error) {
 	if err := manifest.CheckAppID(opt.App); err != nil {
 		return nil, fmt.Errorf("build: %w", err)

@@ -152,8 +152,8 @@ func cascadeDetail(renamed [][2]string, bytes, total int64) string {
 		}
 		fmt.Fprintf(&b, "%s → %s", r[0], r[1])
 	}
-	if len(renamed) > cascadeExamples {
-		b.WriteString(", …")
+	if n := len(renamed) - cascadeExamples; n > 0 {
+		fmt.Fprintf(&b, " and %d more", n)
 	}
 	b.WriteString(". A change in one module probably changed the names of every chunk importing it; " +
 		"bundler settings that keep chunk names stable (an import map, or hashing only a chunk's own content) " +

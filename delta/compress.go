@@ -64,8 +64,9 @@ func window(n int) int {
 }
 
 // EmptyStream returns the brotli stream sent for an empty file: the single
-// byte 06, which is what [Encode] produces for empty input (window 2^16,
-// one empty last meta-block) and the "empty.compressed" vector of the brotli
+// byte 06, which is what [Encode] produces for empty input at qualities 2 to
+// 11 (window 2^16, one empty last meta-block; qualities 0 and 1 force a
+// larger window and give 33), and the "empty.compressed" vector of the brotli
 // reference test suite, so every decoder knows it.
 //
 // The plugin also special-cases the 3 bytes 1B 00 06 as "empty", but that

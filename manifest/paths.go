@@ -1,21 +1,38 @@
 package manifest
 
-import (
-	"fmt"
-	"regexp"
-)
+import "fmt"
 
 // IndexPath is the tree path of the list of apps in a tree. Hosts such as
 // GitHub Pages cannot list a folder, so the publisher maintains this file.
 const IndexPath = "index.json"
 
-// appIDPattern is Capgo's app id rule. It also makes an app id a safe path
+// ValidAppID reports whether id is a valid Capgo app id, the backend's
+// /^[a-z0-9]+(\.[\w-]+)+$/i. The rule also makes an app id a safe path
 // segment: no slash, and every dot is followed by a word character, so ".."
 // cannot occur.
-var appIDPattern = regexp.MustCompile(`^[a-zA-Z0-9]+(\.[a-zA-Z0-9_-]+)+$`)
-
-// ValidAppID reports whether id is a valid Capgo app id.
-func ValidAppID(id string) bool { return len(id) <= 255 && appIDPattern.MatchString(id) }
+func ValidAppID(id string) bool {
+	if len(id) == 0 || len(id) > 255 {
+		return false
+	}
+	dots, seg := 0, 0 // seg: length of the current segment
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c == '.':
+			if seg == 0 {
+				return false
+			}
+			dots, seg = dots+1, 0
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			seg++
+		case (c == '_' || c == '-') && dots > 0:
+			seg++
+		default:
+			return false
+		}
+	}
+	return dots > 0 && seg > 0
+}
 
 // CheckAppID returns an error unless id is a valid Capgo app id.
 func CheckAppID(id string) error {

@@ -26,7 +26,7 @@ func (s *Server) channelRequest(w http.ResponseWriter, r *http.Request, body []b
 		s.writeFailure(w, f)
 		return nil, nil, "", false
 	}
-	return req, app, deref(wi.Channel), true
+	return req, app, wi.Channel, true
 }
 
 // handleChannelSet is setChannel (POST): validate the channel; plugins that

@@ -1,10 +1,10 @@
 package resolver
 
 import (
-	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/Masterminds/semver/v3"
 
@@ -64,24 +64,26 @@ func invalidBody(field string) *Failure {
 	return f
 }
 
-// wireInfo mirrors the JSON info object; pointers detect absent keys.
+// wireInfo holds the JSON info object's fields; has records which keys
+// were present with a value of the right type.
 type wireInfo struct {
-	AppID          *string `json:"app_id"`
-	DeviceID       *string `json:"device_id"`
-	CustomID       *string `json:"custom_id"`
-	Platform       *string `json:"platform"`
-	VersionName    *string `json:"version_name"`
-	VersionBuild   *string `json:"version_build"`
-	VersionCode    *string `json:"version_code"`
-	VersionOS      *string `json:"version_os"`
-	PluginVersion  *string `json:"plugin_version"`
-	IsEmulator     *bool   `json:"is_emulator"`
-	IsProd         *bool   `json:"is_prod"`
-	DefaultChannel *string `json:"defaultChannel"`
-	InstallSource  *string `json:"install_source"`
-	KeyID          *string `json:"key_id"`
-	Channel        *string `json:"channel"`
+	AppID, DeviceID, CustomID, Platform      string
+	VersionName, VersionBuild, VersionCode   string
+	VersionOS, PluginVersion, DefaultChannel string
+	InstallSource, KeyID, Channel            string
+	IsEmulator, IsProd                       bool
+	has                                      uint32
 }
+
+// Bits of wireInfo.has.
+const (
+	hasAppID = 1 << iota
+	hasDeviceID
+	hasVersionBuild
+	hasDefaultChannel
+	hasIsEmulator
+	hasIsProd
+)
 
 // ParseRequest decodes an update request body and validates it the way
 // Capgo's backend does (parsePluginBody, updateRequestSchema), in the same
@@ -95,62 +97,58 @@ func ParseRequest(body []byte) (*Request, *Failure) {
 }
 
 func decodeInfo(body []byte, w *wireInfo) *Failure {
-	err := json.Unmarshal(body, w)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-	case errors.As(err, &typeErr):
-		if w.DeviceID == nil {
-			return fail(http.StatusBadRequest, CodeMissingDeviceID)
-		}
-		if w.AppID == nil {
-			return fail(http.StatusBadRequest, CodeMissingAppID)
-		}
-		return invalidBody(typeErr.Field)
-	default:
+	typeField, err := scanInfo(string(body), w)
+	if err != nil {
 		return fail(http.StatusBadRequest, CodeInvalidJSONParse)
 	}
-	if w.DeviceID == nil || *w.DeviceID == "" {
+	if w.DeviceID == "" {
 		return fail(http.StatusBadRequest, CodeMissingDeviceID)
 	}
-	if w.AppID == nil || *w.AppID == "" {
+	if w.AppID == "" {
 		return fail(http.StatusBadRequest, CodeMissingAppID)
+	}
+	if typeField != "" {
+		return invalidBody(typeField)
 	}
 	return nil
 }
 
 func (w *wireInfo) request() (*Request, *Failure) {
-	r := &Request{AppID: *w.AppID, DeviceID: strings.ToLower(*w.DeviceID), IsProd: true}
-	if w.VersionBuild == nil || *w.VersionBuild == "" {
+	if w.VersionBuild == "" {
 		return nil, invalidBody("version_build")
 	}
-	native, err := manifest.CoerceNative(*w.VersionBuild)
+	native, err := coerceNative(w.VersionBuild)
 	if err != nil {
-		return nil, &Failure{Status: http.StatusBadRequest, Code: CodeSemverError, Message: semverMessage(*w.VersionBuild)}
+		return nil, &Failure{Status: http.StatusBadRequest, Code: CodeSemverError, Message: semverMessage(w.VersionBuild)}
 	}
-	r.Native, r.VersionBuild = native, native.String()
-	r.VersionName = deref(w.VersionName)
+	r := &Request{AppID: w.AppID, DeviceID: lowerASCII(w.DeviceID), IsProd: true, Native: native,
+		VersionBuild: native.Original(), VersionName: w.VersionName, CustomID: w.CustomID, Platform: w.Platform,
+		VersionOS: w.VersionOS, VersionCode: w.VersionCode, InstallSource: w.InstallSource, KeyID: w.KeyID,
+		PluginVersion: w.PluginVersion, DefaultChannel: w.DefaultChannel, HasDefault: w.has&hasDefaultChannel != 0}
 	if r.VersionName == "" || r.VersionName == manifest.Builtin {
 		r.VersionName, r.OnBuiltin = r.VersionBuild, true
 	}
-	r.CustomID, r.Platform = deref(w.CustomID), deref(w.Platform)
-	r.VersionOS, r.VersionCode = deref(w.VersionOS), deref(w.VersionCode)
-	r.InstallSource, r.KeyID = deref(w.InstallSource), deref(w.KeyID)
-	r.PluginVersion = deref(w.PluginVersion)
-	if w.DefaultChannel != nil {
-		r.DefaultChannel, r.HasDefault = *w.DefaultChannel, true
+	if w.has&hasIsEmulator != 0 {
+		r.IsEmulator = w.IsEmulator
 	}
-	if w.IsEmulator != nil {
-		r.IsEmulator = *w.IsEmulator
-	}
-	if w.IsProd != nil {
-		r.IsProd = *w.IsProd
+	if w.has&hasIsProd != 0 {
+		r.IsProd = w.IsProd
 	}
 	if f := r.validate(); f != nil {
 		return nil, f
 	}
 	r.Features = FeaturesFor(r.Plugin, r.HasDefault)
 	return r, nil
+}
+
+// lowerASCII lower-cases s, allocating only when it has upper-case letters.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
 }
 
 func (r *Request) validate() *Failure {
@@ -177,13 +175,6 @@ func (r *Request) validate() *Failure {
 	return nil
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // validDeviceID reports whether id (already lower-cased) is UUID-shaped.
 func validDeviceID(id string) bool {
 	if len(id) != 36 {
@@ -203,4 +194,23 @@ func validDeviceID(id string) bool {
 		}
 	}
 	return true
+}
+
+// nativeCache remembers parsed native versions: devices of one app report
+// few distinct ones, and parsing semver allocates.
+var nativeCache sync.Map // string → *semver.Version
+
+const maxNativeCache = 4096
+
+var nativeCacheSize atomic.Int64
+
+func coerceNative(s string) (*semver.Version, error) {
+	if v, ok := nativeCache.Load(s); ok {
+		return v.(*semver.Version), nil
+	}
+	v, err := manifest.CoerceNative(s)
+	if err == nil && len(s) <= 64 && nativeCacheSize.Add(1) <= maxNativeCache {
+		nativeCache.Store(strings.Clone(s), v)
+	}
+	return v, err
 }
