@@ -286,12 +286,14 @@ func (sc *scanner) str() (string, error) {
 	if sc.peek() != '"' {
 		return "", errSyntax
 	}
-	start := sc.i + 1
+	start, ascii := sc.i+1, true
 	for i := start; i < len(sc.s); i++ {
 		switch c := sc.s[i]; {
+		case c >= utf8.RuneSelf:
+			ascii = false
 		case c == '"':
 			sc.i = i + 1
-			if !utf8.ValidString(sc.s[start:i]) {
+			if !ascii {
 				return toValidUTF8(sc.s[start:i]), nil
 			}
 			return sc.s[start:i], nil
