@@ -13,7 +13,8 @@ build:
 # Installs the outside tools the tests use (capgo CLI, versitygw) into .cache
 # when missing, then runs every test with the race detector.
 test: tools
-	$(GO) test -race -count=1 ./...
+	PATH="$(CURDIR)/.cache/bin:$$PATH" CAPGO_CLI="$(CURDIR)/.cache/capgo/node_modules/.bin/capgo" \
+		$(GO) test -race -count=1 -timeout 15m ./...
 
 test-short:
 	$(GO) test -short ./...
