@@ -58,6 +58,23 @@ type Channel struct {
 	Rollout *Rollout `json:"rollout,omitempty"`
 	// History lists what the channel offered, oldest first.
 	History []Event `json:"history,omitempty"`
+	// Natives holds the channel's precomputed answer for every registered
+	// native build, keyed by [NativeBuild.Key]. The publisher recomputes it
+	// with every state it writes; empty when the app registers none.
+	Natives map[string]NativeTarget `json:"natives,omitempty"`
+}
+
+// NativeTarget is a channel's precomputed answer for one registered native
+// build.
+type NativeTarget struct {
+	// Target is what devices on the build are offered: the hex id of the
+	// newest bundle of the channel's history compatible with the build
+	// (walking back from the current target, skipping rolled-back
+	// entries), [Builtin], or "" when no entry is compatible.
+	Target string `json:"target"`
+	// Rollout reports whether the channel's rollout bundle is compatible
+	// with the build; devices on it join the rollout only then.
+	Rollout bool `json:"rollout,omitempty"`
 }
 
 // Settings are a channel's policy flags, with Capgo's meaning.
@@ -81,9 +98,13 @@ type Settings struct {
 	DeviceKey string `json:"device_key,omitempty"`
 	// UnknownNative is the policy for devices on unregistered native
 	// versions when native builds are registered: "" (Capgo's semantics) or
-	// "refuse".
+	// [UnknownNativeRefuse].
 	UnknownNative string `json:"unknown_native,omitempty"`
 }
+
+// UnknownNativeRefuse is the [Settings.UnknownNative] value that answers
+// "no new version" to devices on unregistered native versions.
+const UnknownNativeRefuse = "refuse"
 
 // Platform reports whether the settings enable platform p.
 func (s Settings) Platform(p string) bool {
@@ -140,10 +161,15 @@ type Event struct {
 
 // NativeBuild is one registered app-store build.
 type NativeBuild struct {
-	Platform    string `json:"platform"`
+	Platform string `json:"platform"`
+	// Version is the native version, coerced to strict semver as devices'
+	// version_build is (see [CoerceNative]).
 	Version     string `json:"version"`
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
+
+// Key names the build in [Channel.Natives]: platform "/" version.
+func (n NativeBuild) Key() string { return n.Platform + "/" + n.Version }
 
 // NewState returns the empty state of app.
 func NewState(app string) *State {
@@ -191,13 +217,17 @@ func (s *State) Bundle(target string) *Bundle {
 	return s.Bundles[target]
 }
 
-// Prune drops bundle records no channel target or rollout references.
+// Prune drops bundle records no channel target, rollout or precomputed
+// native answer references.
 func (s *State) Prune() {
 	live := map[string]bool{}
 	for _, c := range s.Channels {
 		live[c.Target] = true
 		if c.Rollout != nil {
 			live[c.Rollout.Target] = true
+		}
+		for _, n := range c.Natives {
+			live[n.Target] = true
 		}
 	}
 	for id := range s.Bundles {

@@ -39,6 +39,13 @@ type Release struct {
 	// Settings, when set, are the settings of a channel this release
 	// creates; nil means Capgo's defaults.
 	Settings *manifest.Settings
+	// Keys, when not empty, makes the release encrypted: one record per
+	// key, and no clear zip or clear delta object is written (see
+	// encrypt.go).
+	Keys []Key
+	// Force publishes even when no registered native build of the
+	// channel's platforms can run the bundle (see native.go).
+	Force bool
 }
 
 // Publisher writes releases and operations to a [Store].
@@ -100,6 +107,9 @@ func (p *Publisher) Publish(ctx context.Context, rel Release) (*Result, error) {
 	if err != nil && !errors.Is(err, ErrNoApp) {
 		return nil, err
 	}
+	if err := checkNative(head.State, rel); err != nil { // native.go
+		return nil, err
+	}
 	entries, err := delta.Scan(rel.Build)
 	if err != nil {
 		return nil, err
@@ -109,6 +119,9 @@ func (p *Publisher) Publish(ctx context.Context, rel Release) (*Result, error) {
 		return nil, err
 	}
 	defer z.remove()
+	if len(rel.Keys) > 0 {
+		return p.publishEncrypted(ctx, rel, head, entries, z) // encrypt.go
+	}
 	id := manifest.BundleID(rel.Version, z.sha256)
 	res := &Result{}
 	if prev, ok := head.State.Versions[rel.Version]; ok {

@@ -96,6 +96,9 @@ type Signer struct {
 // the pointer first makes Commit fail with an error wrapping [ErrConflict].
 func Commit(ctx context.Context, store Store, head *Head, st *manifest.State, sign Signer, now time.Time) (*manifest.Pointer, error) {
 	st.Format, st.Updated = manifest.FormatVersion, now.UTC()
+	if err := precomputeNatives(ctx, store, st); err != nil { // native.go
+		return nil, err
+	}
 	st.Prune()
 	raw, err := manifest.EncodeState(st)
 	if err != nil {

@@ -36,27 +36,23 @@ type URLs struct {
 }
 
 type channel struct {
-	name     string
-	id       int64
-	s        manifest.Settings
-	public   bool
-	builtin  bool
-	target   *bundle
-	rollout  *bundle
-	bps      int
-	salt     string
-	keys     []deviceKey
-	natives  []nativeOffer
-	fallback bool // offer to unregistered native versions
+	name    string
+	id      int64
+	s       manifest.Settings
+	public  bool
+	builtin bool
+	target  *bundle
+	rollout *bundle
+	bps     int
+	salt    string
+	keys    []deviceKey
+	// natives maps platform → coerced native version → the precomputed
+	// answer for a registered build; a platform absent is not gated
+	// (native.go).
+	natives map[string]map[string]*nativeOffer
 }
 
 type deviceKey struct{ scheme, id string }
-
-type nativeOffer struct {
-	platform string
-	native   *semver.Version
-	target   *bundle
-}
 
 type bundle struct {
 	rec       *manifest.Bundle
@@ -130,6 +126,9 @@ func newChannel(name string, c *manifest.Channel, st *manifest.State, bundles ma
 			return nil, fmt.Errorf("channel %q: device key scheme %q", name, scheme)
 		}
 		ch.keys = append(ch.keys, deviceKey{scheme, id})
+	}
+	if err := ch.addNatives(c, st, bundles); err != nil { // native.go
+		return nil, err
 	}
 	return ch, nil
 }

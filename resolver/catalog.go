@@ -16,6 +16,10 @@ import (
 // hold.
 var ErrUnknownApp = errors.New("unknown app")
 
+// ErrInvalidPointer is wrapped by a reload failure for a pointer that does
+// not decode or names another app.
+var ErrInvalidPointer = errors.New("invalid pointer")
+
 // Default catalog timings.
 const (
 	DefaultTTL         = 2 * time.Second
@@ -138,12 +142,20 @@ func (c *Catalog) reload(ctx context.Context, id string, e *entry) error {
 	}
 	p, err := manifest.DecodePointer(raw)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidPointer, err)
 	}
 	if p.App != id {
-		return fmt.Errorf("pointer of %s names app %q", id, p.App)
+		return fmt.Errorf("%w: pointer of %s names app %q", ErrInvalidPointer, id, p.App)
 	}
 	if e.ptr != nil && p.State == e.ptr.State && p.Seq == e.ptr.Seq {
+		// Unchanged, but still checked: an origin frozen on a pointer
+		// that has since expired is reported (the state keeps serving).
+		if c.Trust != nil {
+			if err := c.Trust.Check(p, e.ptr); err != nil {
+				return err
+			}
+			e.ptr = p
+		}
 		return nil
 	}
 	if c.Trust != nil {
@@ -191,6 +203,14 @@ func (c *Catalog) read(ctx context.Context, name string, max int64) ([]byte, err
 		return nil, err
 	}
 	defer f.Close()
+	// A source that served a cached copy because its origin failed (see
+	// [Origin]) says so: the catalog keeps its own last good state
+	// instead, and the failure reaches Observe.
+	if s, ok := f.(interface{ Stale() error }); ok {
+		if err := s.Stale(); err != nil {
+			return nil, err
+		}
+	}
 	b, err := manifest.ReadAll(f, max)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)

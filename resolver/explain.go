@@ -31,6 +31,9 @@ func Explain(a *App, r *Request, ov Overrides) Explanation {
 	} else if d.Channel != "" {
 		add("channel %s chosen by %s", d.Channel, d.Via)
 	}
+	if s := a.nativeStep(&d, r); s != "" {
+		add("%s", s)
+	}
 	if d.Bucket >= 0 {
 		ch := a.channels[d.Channel]
 		add("rollout: device bucket %d, share %d of 10000 ⇒ %s bundle", d.Bucket, ch.bps, map[bool]string{true: "rollout", false: "stable"}[d.InRollout])

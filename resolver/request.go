@@ -72,7 +72,7 @@ type wireInfo struct {
 	VersionOS, PluginVersion, DefaultChannel string
 	InstallSource, KeyID, Channel            string
 	IsEmulator, IsProd                       bool
-	has                                      uint32
+	has, bad                                 uint32 // keys present; keys present with a wrong type
 }
 
 // Bits of wireInfo.has.
@@ -101,10 +101,14 @@ func decodeInfo(body []byte, w *wireInfo) *Failure {
 	if err != nil {
 		return fail(http.StatusBadRequest, CodeInvalidJSONParse)
 	}
-	if w.DeviceID == "" {
+	switch {
+	case w.bad&hasDeviceID != 0:
+		return invalidBody("device_id")
+	case w.DeviceID == "":
 		return fail(http.StatusBadRequest, CodeMissingDeviceID)
-	}
-	if w.AppID == "" {
+	case w.bad&hasAppID != 0:
+		return invalidBody("app_id")
+	case w.AppID == "":
 		return fail(http.StatusBadRequest, CodeMissingAppID)
 	}
 	if typeField != "" {

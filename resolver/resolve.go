@@ -89,8 +89,11 @@ func Resolve(a *App, r *Request, ov Overrides) Decision {
 	if ch.s.Disabled {
 		return d.refuse(CodeNoNewVersion, "channel.disabled")
 	}
-	target := ch.pickTarget(a.ID, r, &d)
-	if target == nil && !ch.builtin {
+	target, builtin, rule := ch.pick(a.ID, r, &d) // native gating: native.go
+	if rule != "" {
+		return d.refuse(CodeNoNewVersion, rule)
+	}
+	if target == nil && !builtin {
 		return d.refuse(CodeNoBundle, "channel.no_bundle")
 	}
 	if target == nil {

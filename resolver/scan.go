@@ -9,7 +9,8 @@ import (
 
 // The device info object is flat: a dozen string and boolean keys. This is
 // a strict, single-pass scanner for it that accepts exactly the documents
-// encoding/json accepts (checked by FuzzScanInfo), matches keys exactly (as
+// encoding/json accepts up to a nesting depth of 64 (deeper documents are
+// refused; checked by FuzzScanInfo), matches keys exactly (as
 // the backend, a JavaScript object, does), and takes strings as substrings
 // of the body, so decoding allocates only the request itself.
 
@@ -165,6 +166,7 @@ func (sc *scanner) field(w *wireInfo, key string) error {
 	if sc.typ == "" {
 		sc.typ = key
 	}
+	w.bad |= bit
 	return sc.value(0)
 }
 

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Body limits (answer-features.md: ≥ 1 MiB for stats, ≥ 256 KiB otherwise).
@@ -36,13 +38,37 @@ type Config struct {
 	Logger *slog.Logger
 	// Explain logs each update decision's rule at debug level.
 	Explain bool
+	// Metrics, when set, counts every answer and serves the exposition at
+	// MetricsPath (default [DefaultMetricsPath]); it also exports the
+	// Sink's queue and the limiters' sizes.
+	Metrics     *Metrics
+	MetricsPath string
+	// RateIP limits requests per client address to the plugin endpoints
+	// (not files, probes or metrics); RateDevice limits update requests per
+	// app and device. A refused request gets 429 too_many_requests with
+	// Retry-After. Zero rates disable them. Behind carrier-grade NAT many
+	// devices share an address: keep RateIP generous.
+	RateIP, RateDevice Rate
+	// RateKeys bounds the keys each limiter tracks (default
+	// [DefaultRateKeys]); the least recently seen is forgotten first.
+	RateKeys int
+	// TrustProxy takes the client address from the last X-Forwarded-For
+	// entry instead of the connection. Set it only behind a proxy that
+	// appends that header: otherwise clients choose their own key.
+	TrustProxy bool
 }
 
 // Server serves the plugin protocol for every app of a tree.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg      Config
+	log      *slog.Logger
+	mux      *http.ServeMux
+	metrics  *Metrics
+	ipLimit  *limiter[ipKey]
+	devLimit *limiter[appDevice]
+	writers  sync.Pool // *answerWriter
+	idPrefix string
+	idSeq    atomic.Uint64
 }
 
 // NewServer returns a server for cfg.
@@ -56,6 +82,7 @@ func NewServer(cfg Config) *Server {
 	def(&cfg.StatsPath, "/stats")
 	def(&cfg.ChannelPath, "/channel_self")
 	def(&cfg.FilesPath, "/files")
+	def(&cfg.MetricsPath, DefaultMetricsPath)
 	cfg.FilesPath = strings.TrimSuffix(cfg.FilesPath, "/")
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = DefaultMaxBody
@@ -70,36 +97,68 @@ func NewServer(cfg Config) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: log, mux: http.NewServeMux(), metrics: cfg.Metrics, idPrefix: newIDPrefix(),
+		ipLimit: newLimiter[ipKey](cfg.RateIP, cfg.RateKeys), devLimit: newLimiter[appDevice](cfg.RateDevice, cfg.RateKeys)}
+	s.writers.New = func() any { return new(answerWriter) }
+	s.watch()
 	s.routes()
 	return s
 }
 
+// watch exports the sink's and the limiters' state through the metrics.
+func (s *Server) watch() {
+	m := s.metrics
+	if m == nil {
+		return
+	}
+	var errs []error
+	if s.cfg.Sink != nil {
+		errs = append(errs, m.watchSink(s.cfg.Sink))
+	}
+	if s.ipLimit != nil {
+		errs = append(errs, m.watchLimiter("ip", s.ipLimit.len))
+	}
+	if s.devLimit != nil {
+		errs = append(errs, m.watchLimiter("device", s.devLimit.len))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("metrics shared by two servers: the second one's sink and limiters are not exported", "err", err)
+	}
+}
+
 func (s *Server) routes() {
 	c := s.cfg
-	s.mux.HandleFunc("POST "+c.UpdatesPath, s.handleUpdates)
-	s.mux.HandleFunc("POST "+c.UpdatesPath+"/manifest_size", s.handleManifestSize)
-	s.mux.HandleFunc("POST "+c.StatsPath, s.handleStats)
-	s.mux.HandleFunc("POST "+c.ChannelPath, s.handleChannelSet)
-	s.mux.HandleFunc("PUT "+c.ChannelPath, s.handleChannelGet)
-	s.mux.HandleFunc("DELETE "+c.ChannelPath, s.handleChannelUnset)
-	s.mux.HandleFunc("GET "+c.ChannelPath, s.handleChannelList)
-	for _, p := range []string{c.UpdatesPath, c.StatsPath} {
-		s.mux.HandleFunc("GET "+p, func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
-		})
-	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	plugin := func(pattern string, ep endpoint, h http.HandlerFunc) { s.handle(pattern, ep, true, h) }
+	plugin("POST "+c.UpdatesPath, epUpdates, s.handleUpdates)
+	plugin("POST "+c.UpdatesPath+"/manifest_size", epManifestSize, s.handleManifestSize)
+	plugin("POST "+c.StatsPath, epStats, s.handleStats)
+	plugin("POST "+c.ChannelPath, epChannel, s.handleChannelSet)
+	plugin("PUT "+c.ChannelPath, epChannel, s.handleChannelGet)
+	plugin("DELETE "+c.ChannelPath, epChannel, s.handleChannelUnset)
+	plugin("GET "+c.ChannelPath, epChannel, s.handleChannelList)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
 	})
+	for _, p := range []string{c.UpdatesPath, c.StatsPath, "/healthz"} {
+		s.handle("GET "+p, epHealth, false, ok)
+	}
 	if c.Files != nil {
-		s.mux.HandleFunc("GET "+c.FilesPath+"/{path...}", s.handleFile)
+		s.handle("GET "+c.FilesPath+"/{path...}", epFiles, false, http.HandlerFunc(s.handleFile))
+	}
+	if s.metrics != nil {
+		s.handle("GET "+c.MetricsPath, epMetrics, false, s.metrics.Handler())
 	}
 }
 
 // ServeHTTP implements [http.Handler]. A panic in a handler is answered with
 // the protocol's unknown_error shape instead of a dropped connection.
+//
+// Every request gets an id (see [HeaderRequestID]), is counted in the
+// metrics, and is logged at debug level.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	aw := s.begin(w, r)
+	defer s.end(aw, r)
+	w = aw
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -137,6 +196,9 @@ func (s *Server) handleUpdates(w http.ResponseWriter, r *http.Request) {
 		s.writeFailure(w, f)
 		return
 	}
+	if !s.allowDevice(w, req) {
+		return
+	}
 	app, f := s.app(r.Context(), req.AppID)
 	if f != nil {
 		s.writeFailure(w, f)
@@ -144,7 +206,7 @@ func (s *Server) handleUpdates(w http.ResponseWriter, r *http.Request) {
 	}
 	d := Resolve(app, req, s.cfg.Overrides)
 	if s.cfg.Explain {
-		s.log.Debug("update decision", "app", req.AppID, "device", req.DeviceID, "code", d.Code,
+		s.log.Debug("update decision", keyRequestID, requestIDOf(w), "app", req.AppID, "device", req.DeviceID, "code", d.Code,
 			"rule", d.Rule, "channel", d.Channel, "via", d.Via, "bucket", d.Bucket, "version", d.Version())
 	}
 	buf := app.AppendAnswer(make([]byte, 0, 256), &d, req)

@@ -97,11 +97,12 @@ func (s *Server) statsBatch(w http.ResponseWriter, r *http.Request, body []byte)
 			continue
 		}
 		events[i], errs[i] = we.event(now)
-		if errs[i] == nil && app == "" {
+		switch {
+		case errs[i] != nil:
+		case app == "":
 			app = events[i].AppID
-		} else if errs[i] == nil && events[i].AppID != app {
-			writeJSON(w, http.StatusOK, appendRefusalShape(nil, CodeMixedAppIDs))
-			return
+		case events[i].AppID != app:
+			errs[i] = &Failure{Status: http.StatusOK, Code: CodeMixedAppIDs, Message: messages[CodeMixedAppIDs]}
 		}
 	}
 	if app != "" {

@@ -18,12 +18,14 @@ type appFlags struct {
 	store storeFlags
 	app   string
 	json  bool
+	sign  signingFlags // signing.go
 }
 
 func (a *appFlags) add(fs *pflag.FlagSet) {
 	a.store.add(fs)
 	fs.StringVar(&a.app, "app", "", "app id (default: appId of ./capacitor.config.json)")
 	fs.BoolVar(&a.json, "json", false, "print one JSON object per result")
+	a.sign.add(fs)
 }
 
 // publisher opens the store and fills the app id default.
@@ -38,24 +40,32 @@ func (a *appFlags) publisher(ctx context.Context, e *env) (*publish.Publisher, e
 	if a.app == "" {
 		return nil, usagef("--app is required (or an appId in ./capacitor.config.json)")
 	}
+	sign, err := a.sign.signer()
+	if err != nil {
+		return nil, err
+	}
 	store, err := a.store.open(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	return &publish.Publisher{Store: store}, nil
+	return &publish.Publisher{Store: store, Sign: sign}, nil
 }
 
-// report prints the outcome of a state change.
+// report prints the outcome of a state change, then purges the changed
+// pointers from the CDN's cache when that is configured (purge.go).
 func (a *appFlags) report(e *env, ptr *manifest.Pointer, what string, extra map[string]any) error {
 	if a.json {
 		m := map[string]any{"type": "state", "app": a.app, "seq": ptr.Seq, "state": ptr.State.String(), "change": what}
 		for k, v := range extra {
 			m[k] = v
 		}
-		return json.NewEncoder(e.stdout).Encode(m)
+		if err := json.NewEncoder(e.stdout).Encode(m); err != nil {
+			return err
+		}
+		return a.store.purgeChanged(e, true, false)
 	}
 	fmt.Fprintf(e.stdout, "%s: %s (state %d)\n", a.app, what, ptr.Seq)
-	return nil
+	return a.store.purgeChanged(e, false, false)
 }
 
 // settingFlags are the channel settings a command line can change.

@@ -44,6 +44,7 @@ func commands() []command {
 	return []command{
 		{"publish", "build a web folder into a bundle and publish it to a channel", runPublish},
 		{"serve", "answer the plugin's /updates, /stats and /channel_self from a tree", runServe},
+		{"watch", "publish a web folder on every change and serve it to debug builds", runWatch},
 		{"channel", "create, list, delete channels and change their settings", runChannel},
 		{"rollout", "offer a bundle to a share of a channel's devices", runRollout},
 		{"promote", "give a channel exactly the bundle another channel has", runPromote},
@@ -52,6 +53,13 @@ func commands() []command {
 		{"overrides", "pin devices to channels", runOverrides},
 		{"explain", "replay one device request offline and say which rule decided", runExplain},
 		{"status", "print apps, channels, rollouts and native builds", runStatus},
+		{"verify", "re-read a tree and check every pointer, state, record and object", runVerify},
+		{"gc", "delete objects no channel needs any more (bundles beyond --keep, old states)", runGC},
+		{"native", "register native app-store builds and gate bundles by native compatibility", runNative},
+		{"keys", "create the RSA keys of end-to-end bundle encryption", runKeys},
+		{"signing-key", "create the Ed25519 key that signs app pointers (serve --signing-pub)", runSigningKeys},
+		{"resign", "renew the signature and expiry of an app's pointer", runResign},
+		{"decrypt", "decrypt and verify an encrypted bundle file or published version", runDecrypt},
 		{"version", "print the version", func(_ context.Context, e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "capstatic", version)
 			return nil
@@ -106,6 +114,7 @@ func exitCode(e *env, name string, err error) int {
 		return exitUsage
 	case errors.Is(err, errConflict):
 		fmt.Fprintf(e.stderr, "capstatic %s: %v\n", name, err)
+		fmt.Fprintf(e.stderr, "capstatic %s: another publisher changed the app at the same time; this change is not live and nothing it wrote is in use: run it again\n", name)
 		return exitConflict
 	}
 	fmt.Fprintf(e.stderr, "capstatic %s: %v\n", name, err)

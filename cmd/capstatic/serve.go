@@ -32,6 +32,15 @@ type serveOpts struct {
 	explain    bool
 	queue      int
 	maxDevices int
+
+	metricsPath string
+	rateIP      resolver.Rate
+	rateDevice  resolver.Rate
+	rateKeys    int
+	trustProxy  bool
+
+	origin originOpts // origin.go
+	trust  trustOpts  // signing.go
 }
 
 func (o *serveOpts) addFlags(fs *pflag.FlagSet) {
@@ -40,7 +49,7 @@ func (o *serveOpts) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.filesURL, "files-url", "", "base URL of the tree's files on a CDN (default: PUBLIC_URL/files, served here)")
 	fs.StringVar(&o.overrides, "overrides", "", "override file: lines of \"app_id device_id channel\", reloaded on change")
 	fs.StringVar(&o.devices, "devices", "", "writable file for channel overrides set by plugins < x.34 (single instance)")
-	fs.StringVar(&o.stats, "stats", "stdout", "stats sink: stdout, none, a file path, or an http(s):// collector URL")
+	fs.StringVar(&o.stats, "stats", "stdout", "stats sink: stdout, none, a file path, or an http(s):// collector URL (JSON Lines POSTs)")
 	fs.BoolVar(&o.hashIDs, "hash-ids", false, "hash device_id and custom_id in stats")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM); phones refuse cleartext HTTP by default")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
@@ -49,13 +58,22 @@ func (o *serveOpts) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.explain, "explain", false, "log every update decision's rule at debug level")
 	fs.IntVar(&o.queue, "stats-queue", 10000, "stats events queued before new ones are dropped")
 	fs.IntVar(&o.maxDevices, "max-devices", 100000, "bound of the --devices store")
+	fs.StringVar(&o.metricsPath, "metrics-path", resolver.DefaultMetricsPath, "path of the Prometheus metrics; empty disables them")
+	fs.Float64Var(&o.rateIP.PerSecond, "rate-ip", 0, "requests per second per client address to the plugin endpoints, 429 beyond (0: no limit)")
+	fs.IntVar(&o.rateIP.Burst, "rate-ip-burst", 0, "requests a client address may make at once (default: the rate, at least 1)")
+	fs.Float64Var(&o.rateDevice.PerSecond, "rate-device", 0, "update checks per second per device, e.g. 0.1 for 6 a minute (0: no limit)")
+	fs.IntVar(&o.rateDevice.Burst, "rate-device-burst", 0, "update checks a device may make at once (default: the rate, at least 1)")
+	fs.IntVar(&o.rateKeys, "rate-keys", resolver.DefaultRateKeys, "addresses or devices each rate limiter remembers")
+	fs.BoolVar(&o.trustProxy, "trust-proxy", false, "rate-limit by the last X-Forwarded-For address (only behind a proxy that sets it)")
 }
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	var o serveOpts
 	fs := newFlags(e, "serve", "serve --store TREE [--addr HOST:PORT] [--public-url URL]")
-	fs.StringVar(&o.store, "store", "", "the tree: a folder")
+	fs.StringVar(&o.store, "store", "", "the tree: a folder, or an http(s):// origin (a web server, CDN, GitHub Pages, S3 website) read through a cache")
 	o.addFlags(fs)
+	o.origin.addFlags(fs) // origin.go
+	o.trust.addFlags(fs)  // signing.go
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -67,18 +85,28 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	return o.listen(ctx, e, srv, log)
+	// listen returns once the HTTP server has drained, so the sink is
+	// closed after the last answer offered its events.
+	err = o.listen(ctx, e, srv, log)
+	cleanup()
+	return err
 }
 
-// build assembles the resolver: source, catalog, overrides, device store
-// and stats sink. cleanup flushes the sink.
+// build assembles the resolver: source, catalog, overrides, device store,
+// stats sink, metrics and rate limits. cleanup flushes the sink.
 func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.Handler, func(), error) {
 	if o.publicURL == "" {
 		o.publicURL = "http://" + o.addr
 	}
 	o.publicURL = strings.TrimSuffix(o.publicURL, "/")
-	src, err := openSource(o.store)
+	var metrics *resolver.Metrics
+	if o.metricsPath != "" {
+		if !strings.HasPrefix(o.metricsPath, "/") {
+			return nil, nil, usagef("--metrics-path %q: want a path starting with /", o.metricsPath)
+		}
+		metrics = resolver.NewMetrics()
+	}
+	src, err := o.origin.open(o.store, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,7 +116,17 @@ func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.H
 	}
 	cat := resolver.NewCatalog(src, resolver.URLs{Files: strings.TrimSuffix(files, "/"), Builtin: o.publicURL + "/builtin"}, log)
 	cat.TTL = o.ttl
-	cfg := resolver.Config{Catalog: cat, Files: src, Logger: log, Explain: o.explain}
+	if cat.Trust, err = o.trust.verifier(log); err != nil {
+		return nil, nil, err
+	}
+	cfg := resolver.Config{Catalog: cat, Files: src, Logger: log, Explain: o.explain, Metrics: metrics,
+		MetricsPath: o.metricsPath, RateIP: o.rateIP, RateDevice: o.rateDevice, RateKeys: o.rateKeys,
+		TrustProxy: o.trustProxy}
+	if metrics != nil {
+		// The catalog does not yet tell a new state from an unchanged
+		// pointer: every successful re-read counts as ok.
+		cat.Observe = func(app string, err error) { metrics.ObserveReload(app, err == nil, err) }
+	}
 	if o.overrides != "" {
 		of, err := resolver.OpenOverrideFile(o.overrides, log)
 		if err != nil {
@@ -117,10 +155,17 @@ func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.H
 	return resolver.NewServer(cfg), cleanup, nil
 }
 
-// openSource opens the tree a resolver reads.
+// openSource opens the tree a resolver reads: a folder, or an http(s)://
+// origin with the default cache settings (serve applies its flags through
+// originOpts.open, origin.go).
 func openSource(store string) (resolver.Source, error) {
+	if isOriginURL(store) {
+		var o originOpts
+		o.addFlags(pflag.NewFlagSet("", pflag.ContinueOnError)) // the flags' defaults
+		return o.open(store, nil)
+	}
 	if strings.Contains(store, "://") {
-		return nil, usagef("--store %q: serve reads a folder", store)
+		return nil, usagef("--store %q: serve reads a folder or an http(s):// origin", store)
 	}
 	st, err := os.Stat(store)
 	if err != nil {
@@ -140,7 +185,11 @@ func (o *serveOpts) sink(e *env) (*resolver.Sink, error) {
 	case o.stats == "stdout":
 		w = resolver.NewLineWriter(e.stdout)
 	case strings.HasPrefix(o.stats, "http://") || strings.HasPrefix(o.stats, "https://"):
-		return nil, usagef("--stats %s: HTTP collectors are not supported yet", o.stats)
+		hw, err := resolver.NewHTTPWriter(o.stats, nil)
+		if err != nil {
+			return nil, usagef("--stats: %v", err)
+		}
+		w = hw
 	default:
 		f, err := os.OpenFile(o.stats, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -186,6 +235,7 @@ func (o *serveOpts) listen(ctx context.Context, e *env, h http.Handler, log *slo
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		srv.Close() // drain timed out: cut the connections still open
 		return err
 	}
 	return nil
