@@ -104,6 +104,7 @@ var messages = map[string]string{
 	CodeMisconfigured + ":prefix":     "Channel ",
 	CodeMisconfigured + ":suffix":     " is misconfigured",
 	CodeKeyIDMismatch + ":unrecorded": "This bundle is encrypted and the device sent no key_id: record the key its app binary carries with `capstatic channel set --device-key`.",
+	CodeKeyIDMismatch + ":encoding":   "This bundle was imported with a checksum encoding this plugin version cannot read (V3 hex for plugins from x.30, V2 base64 before): publish it again with capstatic, or import it with the other encoding.",
 	CodePrivateChannel + ":prefix":    "Cannot update via a private channel. The channel \"",
 	CodePrivateChannel + ":with":      "\" does not allow device self-assignment. Please ensure your defaultChannel \"",
 	CodePrivateChannel + ":with_end":  "\" has \"Allow devices to self dissociate/associate\" set to true.",

@@ -158,6 +158,9 @@ func refusalMessage(d *Decision, r *Request) string {
 		if d.Unrecorded {
 			return messages[CodeKeyIDMismatch+":unrecorded"]
 		}
+		if d.MissingEncoding {
+			return messages[CodeKeyIDMismatch+":encoding"]
+		}
 	}
 	return messages[d.Code]
 }

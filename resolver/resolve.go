@@ -52,8 +52,10 @@ type Decision struct {
 	keyIndex  int
 	DeviceKey string
 	BundleKey string
-	// Unrecorded marks a key_id_mismatch caused by a missing key record.
-	Unrecorded bool
+	// Unrecorded marks a key_id_mismatch caused by a missing key record;
+	// MissingEncoding one caused by a record without the checksum encoding
+	// the plugin reads.
+	Unrecorded, MissingEncoding bool
 }
 
 // Version is the version the decision concerns ("" when none).
