@@ -102,8 +102,8 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // Handler serves the registry in the Prometheus exposition formats.
 func (m *Metrics) Handler() http.Handler { return m.handler }
 
-// ObserveCache counts one origin cache lookup. An origin cache calls it on
-// every lookup; hit reports whether the object was served from memory.
+// ObserveCache counts one origin cache lookup; hit reports whether the
+// object was served from memory. Wire it to [OriginConfig.Observe].
 func (m *Metrics) ObserveCache(hit bool) {
 	if m == nil {
 		return
