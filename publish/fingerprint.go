@@ -52,10 +52,15 @@ var npmName = regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-z0-9][a-z0-9._~-
 //     capacitor/cordova keyword;
 //   - every file of ios/ and android/ (relative path and SHA-256, CRLF
 //     read as LF so a Windows checkout agrees), leaving out build outputs
-//     (Pods, build, DerivedData, .gradle, xcuserdata, .idea, node_modules,
-//     .git), machine-local files (local.properties, *.xcuserstate,
-//     .DS_Store) and what "cap sync" copies from the web side (the public
-//     folders and capacitor.config.json copies).
+//     (Pods, build, DerivedData, .gradle, android/app/release and debug,
+//     *.apk, *.aab, *.ipa, *.xcarchive, *.dSYM), tool and machine-local
+//     files (xcuserdata, *.xcuserstate, .idea, node_modules, .git,
+//     local.properties, .DS_Store), what "cap sync" copies from the web
+//     side (the public folders and capacitor.config.json copies), and the
+//     version numbers (versionCode/versionName in build.gradle,
+//     MARKETING_VERSION/CURRENT_PROJECT_VERSION in project.pbxproj,
+//     CFBundleShortVersionString/CFBundleVersion in Info.plist): a build
+//     that only bumped its version runs the same bundles.
 //
 // Web code never influences it, key order in package.json does not, and no
 // absolute path or time goes into it, so two checkouts of one commit agree
@@ -180,14 +185,16 @@ func skipNative(rel string, dir bool) bool {
 	case ".idea", "node_modules", ".git", ".DS_Store", "xcuserdata", "capacitor.config.json", "local.properties":
 		return true
 	}
-	if strings.HasSuffix(base, ".xcuserstate") {
-		return true
+	for _, ext := range []string{".xcuserstate", ".apk", ".aab", ".ipa", ".xcarchive", ".dSYM"} {
+		if strings.HasSuffix(base, ext) {
+			return true
+		}
 	}
 	if !dir {
 		return false
 	}
 	switch rel {
-	case "android/app/src/main/assets/public", "ios/App/App/public":
+	case "android/app/src/main/assets/public", "ios/App/App/public", "android/app/release", "android/app/debug":
 		return true
 	}
 	platform, _, _ := strings.Cut(rel, "/")
@@ -233,7 +240,11 @@ func hashTree(h io.Writer, projectDir, sub string) (bool, error) {
 			}
 			lines = append(lines, fmt.Sprintf("link %q %q\n", rel, filepath.ToSlash(target)))
 		case d.Type().IsRegular():
-			sum, err := hashText(p)
+			hash := hashText
+			if versionLines(rel) != nil {
+				hash = func(p string) (string, error) { return hashWithoutVersions(p, versionLines(rel)) }
+			}
+			sum, err := hash(p)
 			if err != nil {
 				return err
 			}
@@ -284,6 +295,52 @@ func hashText(p string) (string, error) {
 	}
 	if cr {
 		h.Write([]byte{'\r'})
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Version numbers of the native project, which change with every store
+// build while the native code stays the same. They are left out so that a
+// build that only bumped its version runs the same bundles; the registry
+// tells builds apart by version anyway.
+var (
+	gradleVersion = regexp.MustCompile(`^\s*(versionCode|versionName)\b`)
+	xcodeVersion  = regexp.MustCompile(`^\s*(MARKETING_VERSION|CURRENT_PROJECT_VERSION)\s*=`)
+	plistVersion  = regexp.MustCompile(`<key>(CFBundleShortVersionString|CFBundleVersion)</key>`)
+)
+
+// versionLines returns the pattern of the version lines of file rel, or nil
+// for a file that has none.
+func versionLines(rel string) *regexp.Regexp {
+	switch base := path.Base(rel); {
+	case base == "build.gradle" || base == "build.gradle.kts":
+		return gradleVersion
+	case base == "project.pbxproj":
+		return xcodeVersion
+	case base == "Info.plist":
+		return plistVersion
+	}
+	return nil
+}
+
+// hashWithoutVersions hashes the text file at p like [hashText], leaving
+// out the lines re matches; a matched plist key also drops its value line.
+func hashWithoutVersions(p string, re *regexp.Regexp) (string, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	lines := strings.Split(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
+	for i := 0; i < len(lines); i++ {
+		if re.MatchString(lines[i]) {
+			if re == plistVersion && !strings.Contains(lines[i], "<string>") {
+				i++ // the <string> value on the next line
+			}
+			continue
+		}
+		io.WriteString(h, lines[i])
+		io.WriteString(h, "\n")
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

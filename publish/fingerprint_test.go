@@ -32,7 +32,7 @@ func fpProject() map[string]string {
 		"node_modules/lodash/package.json":                       `{"name":"lodash","version":"4.17.21"}`,
 		"node_modules/typescript/package.json":                   `{"name":"typescript","version":"5.4.0"}`,
 		"android/build.gradle":                                   "buildscript {}\n",
-		"android/app/build.gradle":                               "android { defaultConfig { versionName \"1.0.0\" } }\n",
+		"android/app/build.gradle":                               "android { defaultConfig {\n  versionCode 1\n  versionName \"1.0.0\"\n} }\n",
 		"android/app/src/main/AndroidManifest.xml":               "<manifest/>\n",
 		"android/app/src/main/java/com/example/Main.java":        "class Main {}\n",
 		"android/app/src/main/assets/capacitor.config.json":      `{"appId":"com.example.app"}`,
@@ -49,7 +49,8 @@ func fpProject() map[string]string {
 		"ios/App/App/public/index.html":                          "<p>web copy</p>",
 		"ios/App/Pods/Capacitor/x.swift":                         "pod",
 		"ios/App/build/x.o":                                      "obj",
-		"ios/App/App.xcodeproj/project.pbxproj":                  "// pbxproj\n",
+		"ios/App/App.xcodeproj/project.pbxproj":                  "// pbxproj\n\t\t\t\tMARKETING_VERSION = 1.0;\n\t\t\t\tCURRENT_PROJECT_VERSION = 1;\n",
+		"ios/App/App/Info.plist":                                 "<dict>\n<key>CFBundleShortVersionString</key>\n<string>1.0</string>\n</dict>\n",
 		"ios/App/App.xcworkspace/xcuserdata/me.xcuserdatad/a":    "user",
 		"ios/App/App.xcworkspace/UserInterfaceState.xcuserstate": "state",
 		"www/index.html":                                         "<p>web</p>",
@@ -126,6 +127,12 @@ func TestFingerprint_Changes(t *testing.T) {
 			f["android/app/src/main/java/com/example/Main.java"] = "class Main { int x; }\n"
 		}, true},
 		{"ios source", func(f map[string]string) { f["ios/App/App/AppDelegate.swift"] = "import UIKit // changed\n" }, true},
+		{"gradle build logic", func(f map[string]string) {
+			f["android/app/build.gradle"] = "android { defaultConfig {\n  versionCode 1\n  versionName \"1.0.0\"\n  minSdkVersion 24\n} }\n"
+		}, true},
+		{"plist content", func(f map[string]string) {
+			f["ios/App/App/Info.plist"] = "<dict>\n<key>CFBundleShortVersionString</key>\n<string>1.0</string>\n<key>NSCameraUsageDescription</key>\n</dict>\n"
+		}, true},
 		{"native file added", func(f map[string]string) { f["android/app/src/main/res/values/strings.xml"] = "<resources/>" }, true},
 		{"Podfile.lock", func(f map[string]string) { f["ios/App/Podfile.lock"] = "PODS:\n  - Capacitor (6.1.3)\n" }, true},
 
@@ -159,6 +166,15 @@ func TestFingerprint_Changes(t *testing.T) {
 			f["node_modules/@capacitor/cli/package.json"] = `{"name":"@capacitor/cli","version":"6.1.3"}`
 			f["node_modules/@capacitor/core/package.json"] = `{"name":"@capacitor/core","version":"6.1.3"}`
 			f["node_modules/typescript/package.json"] = `{"name":"typescript","version":"5.5.0"}`
+		}, false},
+		{"native version numbers only", func(f map[string]string) {
+			f["android/app/build.gradle"] = "android { defaultConfig {\n  versionCode 7\n  versionName \"1.1.0\"\n} }\n"
+			f["ios/App/App.xcodeproj/project.pbxproj"] = "// pbxproj\n\t\t\t\tMARKETING_VERSION = 1.1.0;\n\t\t\t\tCURRENT_PROJECT_VERSION = 7;\n"
+			f["ios/App/App/Info.plist"] = "<dict>\n<key>CFBundleShortVersionString</key>\n<string>1.1.0</string>\n</dict>\n"
+		}, false},
+		{"release outputs", func(f map[string]string) {
+			f["android/app/release/app-release.aab"] = "aab"
+			f["ios/App/App.ipa"] = "ipa"
 		}, false},
 		{"CRLF checkout", func(f map[string]string) {
 			f["android/build.gradle"] = "buildscript {}\r\n"

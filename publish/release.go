@@ -137,7 +137,12 @@ func (p *Publisher) Publish(ctx context.Context, rel Release) (*Result, error) {
 	res.Bundle = rec
 	if ch := head.State.Channels[rel.Channel]; rel.Channel == "" || ch != nil && ch.Target == id.String() {
 		res.Seq = head.State.Seq
-		return res, nil // nothing to flip: a retried or repeated publish
+		// Nothing to flip: a retried or repeated publish. The index write may
+		// be what a crashed first publish missed.
+		if rel.Channel == "" {
+			return res, nil
+		}
+		return res, updateIndex(ctx, p.Store, rel.App)
 	}
 	st := head.State.Clone()
 	st.Seq++

@@ -63,6 +63,9 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer cleanup()
+	if tree, err := filepath.Abs(o.serve.store); err != nil || inside(tree, dir) {
+		return usagef("--store %s: the tree cannot be inside the watched folder", o.serve.store)
+	}
 	store, err := publish.NewDir(o.serve.store)
 	if err != nil {
 		return err
@@ -74,6 +77,12 @@ func runWatch(ctx context.Context, e *env, args []string) error {
 	w := &watcher{e: e, pub: &publish.Publisher{Store: store}, dir: dir, app: o.app, channel: o.channel,
 		base: watchBase(packageVersion(".")), fingerprint: fp, debounce: o.debounce}
 	return w.serve(ctx, &o)
+}
+
+// inside reports whether path p is dir or below it.
+func inside(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // setDefault changes the default of a flag defined by shared code.
@@ -503,7 +512,7 @@ Debug build settings:
   Android, plain HTTP: in android/app/src/debug/AndroidManifest.xml
       <application android:usesCleartextTraffic="true" />
     or a res/xml/network_security_config.xml with
-      <domain-config cleartextTrafficPermitted="true"><domain>LAN-IP</domain></domain-config>
+      <domain-config cleartextTrafficPermitted="true"><domain>%[3]s</domain></domain-config>
     referenced by android:networkSecurityConfig="@xml/network_security_config"
   iOS, plain HTTP: in ios/App/App/Info.plist (debug builds only)
       <key>NSAppTransportSecurity</key>
@@ -511,5 +520,14 @@ Debug build settings:
     or, if that is not enough, <key>NSAllowsArbitraryLoads</key><true/>
   (with --tls-cert/--tls-key and a certificate the phone trusts, neither is needed)
 
-`, u, w.channel)
+`, u, w.channel, urlHost(u))
+}
+
+// urlHost returns the host name of URL u without port and brackets.
+func urlHost(u string) string {
+	h := u[strings.Index(u, "//")+2:]
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		return host
+	}
+	return h
 }
