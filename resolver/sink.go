@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +43,13 @@ type Sink struct {
 	// HashIDs replaces device_id and custom_id by a salted SHA-256.
 	HashIDs bool
 	Salt    string
+	// Logger is told, at most once a minute, why a batch was dropped; nil
+	// discards.
+	Logger *slog.Logger
 
+	ctx      context.Context // cancelled ShutdownGrace after Close
+	cancel   context.CancelFunc
+	lastWarn time.Time
 	dropped  atomic.Int64
 	written  atomic.Int64
 	done     chan struct{}
@@ -60,6 +67,7 @@ type Writer interface {
 // stops it.
 func NewSink(out Writer, size int) *Sink {
 	s := &Sink{out: out, queue: make(chan Event, size), done: make(chan struct{}), stop: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s
 }
@@ -109,6 +117,7 @@ func (s *Sink) run() {
 		}
 		if err := s.out.Write(ctx, batch); err != nil {
 			s.dropped.Add(int64(len(batch)))
+			s.warn(err, len(batch))
 		} else {
 			s.written.Add(int64(len(batch)))
 		}
@@ -119,10 +128,10 @@ func (s *Sink) run() {
 		case e := <-s.queue:
 			batch = append(batch, e)
 			if len(batch) == cap(batch) {
-				flush(context.Background())
+				flush(s.ctx)
 			}
 		case <-tick.C:
-			flush(context.Background())
+			flush(s.ctx)
 		case <-s.stop:
 			s.drain(&batch, flush)
 			return
@@ -133,8 +142,7 @@ func (s *Sink) run() {
 // drain flushes what is queued for at most ShutdownGrace, then counts the
 // rest as dropped.
 func (s *Sink) drain(batch *[]Event, flush func(context.Context)) {
-	ctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
-	defer cancel()
+	ctx := s.ctx
 	for {
 		select {
 		case e := <-s.queue:
@@ -154,10 +162,25 @@ func (s *Sink) drain(batch *[]Event, flush func(context.Context)) {
 // ShutdownGrace bounds the final flush of a [Sink].
 const ShutdownGrace = 5 * time.Second
 
-// Close stops the sink after a final flush bounded by [ShutdownGrace].
+// Close stops the sink after a final flush. The whole of Close, including a
+// flush already in flight, is bounded by [ShutdownGrace]; what is not
+// delivered by then is counted as dropped.
 func (s *Sink) Close() {
-	s.stopOnce.Do(func() { close(s.stop) })
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		time.AfterFunc(ShutdownGrace, s.cancel)
+	})
 	<-s.done
+	s.cancel()
+}
+
+// warn logs a dropped batch, at most once a minute.
+func (s *Sink) warn(err error, n int) {
+	if s.Logger == nil || time.Since(s.lastWarn) < time.Minute {
+		return
+	}
+	s.lastWarn = time.Now()
+	s.Logger.Warn("stats batch dropped", "events", n, "err", err)
 }
 
 // LineWriter writes events as JSON Lines to an io.Writer (stdout, a file).

@@ -142,7 +142,7 @@ func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.H
 		}
 		cfg.Devices = ds
 	}
-	sink, err := o.sink(e)
+	sink, err := o.sink(e, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,7 +177,7 @@ func openSource(store string) (resolver.Source, error) {
 	return resolver.FS(os.DirFS(store)), nil
 }
 
-func (o *serveOpts) sink(e *env) (*resolver.Sink, error) {
+func (o *serveOpts) sink(e *env, log *slog.Logger) (*resolver.Sink, error) {
 	var w resolver.Writer
 	switch {
 	case o.stats == "none" || o.stats == "":
@@ -198,6 +198,7 @@ func (o *serveOpts) sink(e *env) (*resolver.Sink, error) {
 		w = resolver.NewLineWriter(f)
 	}
 	s := resolver.NewSink(w, o.queue)
+	s.Logger = log
 	s.HashIDs = o.hashIDs
 	return s, nil
 }
