@@ -30,10 +30,11 @@ func BenchmarkResolve(b *testing.B) {
 // BenchmarkParseRequest measures decoding and validating an update body.
 func BenchmarkParseRequest(b *testing.B) {
 	body := request(nil)
+	var natives resolver.Natives
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, f := resolver.ParseRequest(body); f != nil {
+		if _, f := resolver.ParseRequestCached(body, &natives); f != nil {
 			b.Fatal(f)
 		}
 	}

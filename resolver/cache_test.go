@@ -177,10 +177,13 @@ func TestOrigin_RevalidateLastModified(t *testing.T) {
 	o, _ := newOrigin(t, srv.URL, resolver.OriginConfig{})
 
 	t.Run("Weak", func(t *testing.T) {
-		// Written just now: Last-Modified is within a second of Date, so a
-		// rewrite in the same second would look unmodified. Not used.
+		// Two versions with the same Last-Modified second, which is not
+		// at least a second before the answer's Date: revalidating with it
+		// would get a 304 for the second version and keep the first.
+		same := time.Now().Add(time.Hour).Truncate(time.Second)
 		for _, v := range []string{`{"seq":1}`, `{"seq":2}`} {
 			writeFile(t, dir, name, []byte(v))
+			require.NoError(t, os.Chtimes(filepath.Join(dir, filepath.FromSlash(name)), same, same))
 			got, err := readObject(t, o, name)
 			require.NoError(t, err)
 			assert.Equal(t, v, string(got))
@@ -372,4 +375,32 @@ func TestOrigin_Refuses(t *testing.T) {
 	got, err := readObject(t, o, stateName)
 	require.NoError(t, err, "a state whose bytes match its name")
 	assert.Equal(t, stateBody, got)
+}
+
+// TestOrigin_Timeout checks that a bundle may take as long as it keeps
+// arriving, while a stalled body and a slow pointer run out of time.
+func TestOrigin_Timeout(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		for i := range 10 {
+			if i == 5 && strings.HasSuffix(r.URL.Path, "stall.zip") {
+				<-r.Context().Done()
+				return
+			}
+			w.Write([]byte{'x'})
+			w.(http.Flusher).Flush()
+			time.Sleep(60 * time.Millisecond)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	o, _ := newOrigin(t, srv.URL, resolver.OriginConfig{Timeout: 250 * time.Millisecond})
+
+	got, err := readObject(t, o, testApp+"/bundles/slow.zip")
+	require.NoError(t, err, "600ms of steady progress with a 250ms timeout")
+	assert.Equal(t, "xxxxxxxxxx", string(got))
+	_, err = readObject(t, o, testApp+"/bundles/stall.zip")
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "stalled body")
+	_, err = readObject(t, o, manifest.PointerPath(testApp))
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "a pointer must arrive whole within the timeout")
 }

@@ -16,7 +16,7 @@ func (s *Server) channelRequest(w http.ResponseWriter, r *http.Request, body []b
 		s.writeFailure(w, f)
 		return nil, nil, "", false
 	}
-	req, f := wi.request()
+	req, f := wi.request(&s.natives)
 	if f != nil {
 		s.writeFailure(w, f)
 		return nil, nil, "", false

@@ -312,7 +312,7 @@ func (o *Origin) fetch(ctx context.Context, name string, prev *object) (obj *obj
 		return nil, false, o.fail(ctx, name, resp.StatusCode, ErrOriginStatus)
 	}
 	var r io.Reader = resp.Body
-	if prev == nil && !mutable(name) {
+	if !mutable(name) {
 		r = &progressReader{r: r, timer: timer, d: o.cfg.Timeout}
 	}
 	body, err := o.readBody(resp, r)

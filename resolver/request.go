@@ -93,7 +93,17 @@ func ParseRequest(body []byte) (*Request, *Failure) {
 	if f := decodeInfo(body, &w); f != nil {
 		return nil, f
 	}
-	return w.request()
+	return w.request(nil)
+}
+
+// ParseRequestCached is [ParseRequest] with native versions parsed through
+// c.
+func ParseRequestCached(body []byte, c *Natives) (*Request, *Failure) {
+	var w wireInfo
+	if f := decodeInfo(body, &w); f != nil {
+		return nil, f
+	}
+	return w.request(c)
 }
 
 func decodeInfo(body []byte, w *wireInfo) *Failure {
@@ -117,11 +127,11 @@ func decodeInfo(body []byte, w *wireInfo) *Failure {
 	return nil
 }
 
-func (w *wireInfo) request() (*Request, *Failure) {
+func (w *wireInfo) request(natives *Natives) (*Request, *Failure) {
 	if w.VersionBuild == "" {
 		return nil, invalidBody("version_build")
 	}
-	native, err := coerceNative(w.VersionBuild)
+	native, err := natives.coerce(w.VersionBuild)
 	if err != nil {
 		return nil, &Failure{Status: http.StatusBadRequest, Code: CodeSemverError, Message: semverMessage(w.VersionBuild)}
 	}
@@ -200,21 +210,27 @@ func validDeviceID(id string) bool {
 	return true
 }
 
-// nativeCache remembers parsed native versions: devices of one app report
-// few distinct ones, and parsing semver allocates.
-var nativeCache sync.Map // string → *semver.Version
+// Natives remembers parsed native versions: devices of one app report few
+// distinct ones, and parsing semver allocates. The zero value is ready;
+// it holds at most maxNatives entries. Safe for concurrent use.
+type Natives struct {
+	m sync.Map // string → *semver.Version
+	n atomic.Int64
+}
 
-const maxNativeCache = 4096
+const maxNatives = 4096
 
-var nativeCacheSize atomic.Int64
-
-func coerceNative(s string) (*semver.Version, error) {
-	if v, ok := nativeCache.Load(s); ok {
+// coerce is [manifest.CoerceNative] through the cache; a nil cache parses.
+func (c *Natives) coerce(s string) (*semver.Version, error) {
+	if c == nil {
+		return manifest.CoerceNative(s)
+	}
+	if v, ok := c.m.Load(s); ok {
 		return v.(*semver.Version), nil
 	}
 	v, err := manifest.CoerceNative(s)
-	if err == nil && len(s) <= 64 && nativeCacheSize.Add(1) <= maxNativeCache {
-		nativeCache.Store(strings.Clone(s), v)
+	if err == nil && len(s) <= 64 && c.n.Add(1) <= maxNatives {
+		c.m.Store(strings.Clone(s), v)
 	}
 	return v, err
 }

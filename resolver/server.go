@@ -67,6 +67,8 @@ type Server struct {
 	ipLimit  *limiter[ipKey]
 	devLimit *limiter[appDevice]
 	writers  sync.Pool // *answerWriter
+	bufs     sync.Pool // *[]byte: request bodies and answers of /updates
+	natives  Natives
 	idPrefix string
 	idSeq    atomic.Uint64
 }
@@ -185,13 +187,56 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *Failu
 	return b, nil
 }
 
+// maxPooled bounds the buffers returned to the pool.
+const maxPooled = 64 << 10
+
+// readBodyPooled reads at most max bytes of the body into a pooled buffer;
+// the caller returns it with putBuf. A larger body is a 413.
+func (s *Server) readBodyPooled(r *http.Request, max int64) (*[]byte, *Failure) {
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		b := make([]byte, 0, 2048)
+		bp = &b
+	}
+	b := (*bp)[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if int64(len(b)) > max {
+			*bp = b
+			s.putBuf(bp)
+			return nil, fail(http.StatusRequestEntityTooLarge, CodeBodyTooLarge)
+		}
+		if err == io.EOF {
+			*bp = b
+			return bp, nil
+		}
+		if err != nil {
+			*bp = b
+			s.putBuf(bp)
+			return nil, fail(http.StatusBadRequest, CodeInvalidJSONParse)
+		}
+	}
+}
+
+func (s *Server) putBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooled {
+		*bp = (*bp)[:0]
+		s.bufs.Put(bp)
+	}
+}
+
 func (s *Server) handleUpdates(w http.ResponseWriter, r *http.Request) {
-	body, f := readBody(w, r, s.cfg.MaxBody)
+	bp, f := s.readBodyPooled(r, s.cfg.MaxBody)
 	if f != nil {
 		s.writeFailure(w, f)
 		return
 	}
-	req, f := ParseRequest(body)
+	defer s.putBuf(bp)
+	req, f := ParseRequestCached(*bp, &s.natives) // copies what it keeps
 	if f != nil {
 		s.writeFailure(w, f)
 		return
@@ -209,8 +254,8 @@ func (s *Server) handleUpdates(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("update decision", keyRequestID, requestIDOf(w), "app", req.AppID, "device", req.DeviceID, "code", d.Code,
 			"rule", d.Rule, "channel", d.Channel, "via", d.Via, "bucket", d.Bucket, "version", d.Version())
 	}
-	buf := app.AppendAnswer(make([]byte, 0, 256), &d, req)
-	writeJSON(w, http.StatusOK, buf)
+	*bp = app.AppendAnswer((*bp)[:0], &d, req)
+	writeJSON(w, http.StatusOK, *bp)
 }
 
 // app returns the app or the 429 on_premise_app failure the backend sends
@@ -227,9 +272,13 @@ func (s *Server) writeFailure(w http.ResponseWriter, f *Failure) {
 	writeJSON(w, f.Status, AppendFailure(nil, f))
 }
 
+// jsonType is shared by every answer: header values are replaced, never
+// modified in place, so one slice serves all responses.
+var jsonType = []string{"application/json"}
+
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{"application/json"}
+	h["Content-Type"] = jsonType
 	w.WriteHeader(status)
 	w.Write(body)
 }
