@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/capstatic/capstatic/manifest"
@@ -57,10 +58,11 @@ type Verifier interface {
 }
 
 type entry struct {
-	mu      sync.Mutex // held while reloading
-	app     *App
-	ptr     *manifest.Pointer
-	checked time.Time
+	snap atomic.Pointer[snapshot]
+	mu   sync.Mutex // held while reloading; guards app, ptr, missing
+	app  *App
+	ptr  *manifest.Pointer
+	// missing is kept for reload's bookkeeping; requests read snap.
 	missing bool
 }
 
@@ -102,37 +104,67 @@ func (c *Catalog) App(ctx context.Context, id string) (*App, error) {
 	return c.refresh(ctx, id, e)
 }
 
+// refresh returns the app's current state. A fresh snapshot is returned
+// without locking. A stale one is reloaded by the first request that
+// notices; requests arriving during that reload get the last good state
+// instead of waiting, and only a first load (or an unknown app) blocks.
 func (c *Catalog) refresh(ctx context.Context, id string, e *entry) (*App, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	now := c.now()
-	ttl := c.TTL
-	if e.missing {
-		ttl = c.NegativeTTL
+	if sn := e.snap.Load(); sn.fresh(now, c) {
+		return sn.result()
+	} else if sn != nil && sn.app != nil && !e.mu.TryLock() {
+		return sn.app, nil
+	} else if sn == nil || sn.app == nil {
+		e.mu.Lock()
 	}
-	if !e.checked.IsZero() && now.Sub(e.checked) < ttl {
-		return e.result()
+	defer e.mu.Unlock()
+	if sn := e.snap.Load(); sn.fresh(now, c) {
+		return sn.result() // loaded while we waited for the lock
 	}
-	e.checked = now
 	err := c.reload(ctx, id, e)
 	if c.Observe != nil {
 		c.Observe(id, err)
 	}
+	next := &snapshot{checked: now}
+	if cur := e.snap.Load(); cur != nil {
+		next.app = cur.app
+	}
 	switch {
 	case err == nil:
+		next.app = e.app
 	case errors.Is(err, fs.ErrNotExist) && e.app == nil:
-		e.missing = true
+		next.missing = true
 	default:
 		c.log.Error("reload app state, keeping the last good one", "app", id, "err", err)
 	}
-	return e.result()
+	e.snap.Store(next)
+	return next.result()
 }
 
-func (e *entry) result() (*App, error) {
-	if e.app == nil {
+// snapshot is what requests read without locking: the app's last good
+// state and when its pointer was last checked.
+type snapshot struct {
+	app     *App
+	checked time.Time
+	missing bool
+}
+
+func (sn *snapshot) fresh(now time.Time, c *Catalog) bool {
+	if sn == nil {
+		return false
+	}
+	ttl := c.TTL
+	if sn.missing {
+		ttl = c.NegativeTTL
+	}
+	return now.Sub(sn.checked) < ttl
+}
+
+func (sn *snapshot) result() (*App, error) {
+	if sn.app == nil {
 		return nil, ErrUnknownApp
 	}
-	return e.app, nil
+	return sn.app, nil
 }
 
 func (c *Catalog) reload(ctx context.Context, id string, e *entry) error {

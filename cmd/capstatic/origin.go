@@ -17,6 +17,9 @@ type originOpts struct {
 	staleIfError time.Duration
 	cacheBytes   byteSize
 	timeout      time.Duration
+	// observe, when set before open, is told of every cache hit and miss
+	// (resolver.OriginConfig.Observe), for metrics.
+	observe func(hit bool)
 }
 
 func (o *originOpts) addFlags(fs *pflag.FlagSet) {
@@ -33,7 +36,7 @@ func (o *originOpts) open(store string, log *slog.Logger) (resolver.Source, erro
 		return openSource(store)
 	}
 	src, err := resolver.NewOrigin(store, resolver.OriginConfig{Timeout: o.timeout, CacheBytes: int64(o.cacheBytes),
-		StaleIfError: o.staleIfError, UserAgent: "capstatic/" + version, Logger: log})
+		StaleIfError: o.staleIfError, UserAgent: "capstatic/" + version, Logger: log, Observe: o.observe})
 	if err != nil {
 		return nil, usagef("--store: %v", err)
 	}

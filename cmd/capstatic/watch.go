@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -525,9 +526,8 @@ Debug build settings:
 
 // urlHost returns the host name of URL u without port and brackets.
 func urlHost(u string) string {
-	h := u[strings.Index(u, "//")+2:]
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		return host
+	if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" {
+		return pu.Hostname()
 	}
-	return h
+	return "LAN-IP"
 }
