@@ -45,8 +45,9 @@ type Catalog struct {
 	Trust Verifier
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Observe, when set, is told the outcome of every reload.
-	Observe func(app string, err error)
+	// Observe, when set, is told the outcome of every reload of a known
+	// app: whether a new state was loaded, or why the reload failed.
+	Observe func(app string, changed bool, err error)
 
 	mu   sync.RWMutex
 	apps map[string]*entry
@@ -121,9 +122,10 @@ func (c *Catalog) refresh(ctx context.Context, id string, e *entry) (*App, error
 	if sn := e.snap.Load(); sn.fresh(now, c) {
 		return sn.result() // loaded while we waited for the lock
 	}
+	before := e.app
 	err := c.reload(ctx, id, e)
-	if c.Observe != nil {
-		c.Observe(id, err)
+	if c.Observe != nil && !(errors.Is(err, fs.ErrNotExist) && e.app == nil) {
+		c.Observe(id, e.app != before, err)
 	}
 	next := &snapshot{checked: now}
 	if cur := e.snap.Load(); cur != nil {

@@ -29,6 +29,7 @@ const DefaultMetricsPath = "/metrics"
 //	capstatic_answers_total{endpoint,code}             answers; code is "update", a protocol error code, or "http_<status>"
 //	capstatic_request_duration_seconds{endpoint}       time from request to handler return
 //	capstatic_origin_reloads_total{result}             pointer re-reads: ok, unchanged or error
+//	capstatic_origin_reload_failures_total{reason}     failed re-reads by [FailureLabel]: rollback, frozen, …
 //	capstatic_cache_requests_total{result}             origin cache lookups: hit or miss
 //	capstatic_rate_limited_total{limiter}              requests refused with 429 by the ip or device limiter
 //	capstatic_rate_limit_keys{limiter}                 keys a limiter tracks (bounded by Config.RateKeys)
@@ -42,6 +43,8 @@ type Metrics struct {
 	answers  *prometheus.CounterVec
 	latency  [numEndpoints]prometheus.Observer
 	reloads  [3]prometheus.Counter // reloadOK, reloadUnchanged, reloadError
+	// reloadFailures counts failed reloads by [FailureLabel].
+	reloadFailures *prometheus.CounterVec
 	cache    [2]prometheus.Counter // miss, hit
 	limited  [2]prometheus.Counter // limiterIP, limiterDevice
 	handler  http.Handler
@@ -86,9 +89,12 @@ func NewMetrics() *Metrics {
 	for i, r := range []string{"ok", "unchanged", "error"} {
 		m.reloads[i] = reloads.WithLabelValues(r)
 	}
+	m.reloadFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "capstatic_origin_reload_failures_total",
+		Help: "Failed pointer re-reads by reason: rollback, frozen, wrong_key, unsigned, bad_signature, " +
+			"invalid_pointer, digest_mismatch, timeout, truncated, too_large, origin, other."}, []string{"reason"})
 	m.cache[0], m.cache[1] = cache.WithLabelValues("miss"), cache.WithLabelValues("hit")
 	m.limited[limiterIP], m.limited[limiterDevice] = limited.WithLabelValues("ip"), limited.WithLabelValues("device")
-	m.reg.MustRegister(m.answers, latency, reloads, cache, limited,
+	m.reg.MustRegister(m.answers, latency, reloads, m.reloadFailures, cache, limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.answered = make([]atomic.Pointer[counterRef], int(numEndpoints)*len(answerLabels.names))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
@@ -123,6 +129,7 @@ func (m *Metrics) ObserveReload(_ string, changed bool, err error) {
 	case m == nil:
 	case err != nil:
 		m.reloads[reloadError].Inc()
+		m.reloadFailures.WithLabelValues(FailureLabel(err)).Inc()
 	case changed:
 		m.reloads[reloadOK].Inc()
 	default:

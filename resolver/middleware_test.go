@@ -49,8 +49,7 @@ func edgeServer(t *testing.T, cfg resolver.Config) string {
 	src := edgeSource(t, edgeState(t))
 	cfg.Catalog = resolver.NewCatalog(src, resolver.URLs{Files: "https://cdn.example/t", Builtin: "https://r.example/builtin"}, nil)
 	if cfg.Metrics != nil {
-		m := cfg.Metrics
-		cfg.Catalog.Observe = func(app string, err error) { m.ObserveReload(app, err == nil, err) }
+		cfg.Catalog.Observe = cfg.Metrics.ObserveReload
 	}
 	cfg.Files = src
 	srv := httptest.NewServer(resolver.NewServer(cfg))

@@ -253,7 +253,7 @@ func newHarness(t *testing.T, cfg resolver.OriginConfig) *harness {
 	require.NoError(t, err)
 	h.cat = resolver.NewCatalog(h.src, resolver.URLs{Files: "https://cdn.example/t", Builtin: "https://r.example/builtin"}, nil)
 	h.cat.TTL, h.cat.Now, h.cat.Trust = 0, h.clk.Now, trust
-	h.cat.Observe = func(_ string, err error) {
+	h.cat.Observe = func(_ string, _ bool, err error) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.errs = append(h.errs, err)

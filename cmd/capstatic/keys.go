@@ -48,6 +48,11 @@ func runKeys(_ context.Context, e *env, args []string) error {
 // keysCreate writes a new RSA-2048 key pair as `capgo key create` does,
 // and the key the device holds into capacitor.config.json.
 func keysCreate(e *env, args []string) error {
+	for i, a := range args {
+		if a == "--signing" || a == "--signing=true" {
+			return signingKeyCreate(e, append(append([]string{}, args[:i]...), args[i+1:]...))
+		}
+	}
 	var legacy, force, signing bool
 	var dir string
 	fs := newFlags(e, "keys create", "keys create [--legacy] [--force] [--dir DIR]\n\n"+
@@ -58,12 +63,9 @@ func keysCreate(e *env, args []string) error {
 	fs.BoolVar(&legacy, "legacy", false, "make a v1 key pair for legacy plugins (the device holds the private key)")
 	fs.BoolVar(&force, "force", false, "replace existing key files and the key in capacitor.config.json")
 	fs.StringVar(&dir, "dir", ".", "project folder: where the key files and capacitor.config.json are")
-	fs.BoolVar(&signing, "signing", false, "Ed25519 key to sign the tree's pointers (not available yet here)")
+	fs.BoolVar(&signing, "signing", false, "make the Ed25519 key that signs the tree's pointers instead (same as signing-key create; takes --out)")
 	if err := parse(e, fs, args); err != nil {
 		return err
-	}
-	if signing {
-		return usagef("--signing is not available yet: keys create makes the plugin's RSA keys; for the Ed25519 key that signs pointers see \"capstatic signing-key\"")
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))

@@ -124,7 +124,7 @@ func exitCode(e *env, name string, err error) int {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "capstatic — self-hosted live updates for Capacitor apps\n\nUsage: capstatic COMMAND [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Run "capstatic COMMAND --help" for a command's flags. Every flag also reads an
