@@ -205,6 +205,9 @@ func (p *Publisher) importBundle(ctx context.Context, rel Release, rec *manifest
 	if err != nil && !errors.Is(err, ErrNoApp) {
 		return nil, err
 	}
+	if err := checkNative(head.State, rel); err != nil { // native.go
+		return nil, err
+	}
 	res := &Result{}
 	if prev, ok := head.State.Versions[rel.Version]; ok {
 		if prev != rec.ID {

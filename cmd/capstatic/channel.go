@@ -127,7 +127,14 @@ func (s *settingFlags) apply(fs *pflag.FlagSet, st *manifest.Settings) error {
 		st.DeviceKey = s.deviceKey
 	}
 	if fs.Changed("unknown-native") {
-		st.UnknownNative = strings.TrimPrefix(s.unknownNative, "capgo")
+		switch s.unknownNative {
+		case "capgo", "":
+			st.UnknownNative = ""
+		case manifest.UnknownNativeRefuse:
+			st.UnknownNative = s.unknownNative
+		default:
+			return usagef("--unknown-native %q: want capgo or refuse", s.unknownNative)
+		}
 	}
 	return nil
 }
