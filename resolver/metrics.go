@@ -39,16 +39,16 @@ const DefaultMetricsPath = "/metrics"
 //
 // plus the Go runtime and process collectors.
 type Metrics struct {
-	reg      *prometheus.Registry
-	answers  *prometheus.CounterVec
-	latency  [numEndpoints]prometheus.Observer
-	reloads  [3]prometheus.Counter // reloadOK, reloadUnchanged, reloadError
+	reg     *prometheus.Registry
+	answers *prometheus.CounterVec
+	latency [numEndpoints]prometheus.Observer
+	reloads [3]prometheus.Counter // reloadOK, reloadUnchanged, reloadError
 	// reloadFailures counts failed reloads by [FailureLabel].
 	reloadFailures *prometheus.CounterVec
-	cache    [2]prometheus.Counter // miss, hit
-	limited  [2]prometheus.Counter // limiterIP, limiterDevice
-	handler  http.Handler
-	answered []atomic.Pointer[counterRef] // numEndpoints × len(answerLabels.names), made on first use
+	cache          [2]prometheus.Counter // miss, hit
+	limited        [2]prometheus.Counter // limiterIP, limiterDevice
+	handler        http.Handler
+	answered       []atomic.Pointer[counterRef] // numEndpoints × len(answerLabels.names), made on first use
 }
 
 // counterRef boxes a counter so an atomic.Pointer can hold it.
