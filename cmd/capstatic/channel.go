@@ -51,6 +51,19 @@ func (a *appFlags) publisher(ctx context.Context, e *env) (*publish.Publisher, e
 	return &publish.Publisher{Store: store, Sign: sign}, nil
 }
 
+// state opens the store and reads the app's current state.
+func (a *appFlags) state(ctx context.Context, e *env) (*manifest.State, error) {
+	pub, err := a.publisher(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	head, err := publish.Load(ctx, pub.Store, a.app)
+	if err != nil {
+		return nil, err
+	}
+	return head.State, nil
+}
+
 // report prints the outcome of a state change, then purges the changed
 // pointers from the CDN's cache when that is configured (purge.go).
 func (a *appFlags) report(e *env, ptr *manifest.Pointer, what string, extra map[string]any) error {
@@ -266,15 +279,10 @@ func channelList(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	pub, err := a.publisher(ctx, e)
+	st, err := a.state(ctx, e)
 	if err != nil {
 		return err
 	}
-	head, err := publish.Load(ctx, pub.Store, a.app)
-	if err != nil {
-		return err
-	}
-	st := head.State
 	if a.json {
 		enc := json.NewEncoder(e.stdout)
 		for _, name := range st.ChannelNames() {

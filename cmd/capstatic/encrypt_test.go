@@ -551,9 +551,10 @@ func TestEncrypt_KeyErrors(t *testing.T) {
 	code, _, errs = encRun(t, nil, "keys", "create", "--dir", p.dir)
 	assert.Equal(t, exitFailure, code, "an existing key is kept without --force")
 	assert.Contains(t, errs, "already exists")
-	code, _, errs = encRun(t, nil, "keys", "create", "--signing", "--dir", p.dir)
-	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, "not available yet")
+	signing := filepath.Join(p.dir, "pointers.key")
+	code, _, errs = encRun(t, nil, "keys", "create", "--signing", "--out", signing)
+	assert.Equal(t, exitOK, code, "keys create --signing makes the Ed25519 pointer key: %s", errs)
+	assert.FileExists(t, signing+".pub")
 	encMust(t, "keys", "create", "--force", "--dir", p.dir)
 	assert.False(t, encKeys(t, p.path(".capgo_key_v2")).Equal(priv), "--force makes a new key")
 }

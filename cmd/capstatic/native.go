@@ -130,15 +130,10 @@ func nativeList(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	pub, err := a.publisher(ctx, e)
+	st, err := a.state(ctx, e)
 	if err != nil {
 		return err
 	}
-	head, err := publish.Load(ctx, pub.Store, a.app)
-	if err != nil {
-		return err
-	}
-	st := head.State
 	names := st.ChannelNames()
 	if a.json {
 		enc := json.NewEncoder(e.stdout)

@@ -75,15 +75,11 @@ func runHistory(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("want one channel name")
 	}
-	pub, err := a.publisher(ctx, e)
+	st, err := a.state(ctx, e)
 	if err != nil {
 		return err
 	}
-	head, err := publish.Load(ctx, pub.Store, a.app)
-	if err != nil {
-		return err
-	}
-	ch, err := publish.Channel(head.State, fs.Arg(0))
+	ch, err := publish.Channel(st, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -173,16 +169,12 @@ func runOverrides(ctx context.Context, e *env, args []string) error {
 	if want == 0 || fs.NArg() != want {
 		return usagef("want: set DEVICE_ID CHANNEL, unset DEVICE_ID, or list")
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
 	if sub == "list" {
-		head, err := publish.Load(ctx, pub.Store, a.app)
+		st, err := a.state(ctx, e)
 		if err != nil {
 			return err
 		}
-		for dev, ch := range head.State.Overrides {
+		for dev, ch := range st.Overrides {
 			if a.json {
 				json.NewEncoder(e.stdout).Encode(map[string]string{"type": "override", "device_id": dev, "channel": ch})
 			} else {
@@ -190,6 +182,10 @@ func runOverrides(ctx context.Context, e *env, args []string) error {
 			}
 		}
 		return nil
+	}
+	pub, err := a.publisher(ctx, e)
+	if err != nil {
+		return err
 	}
 	dev, ch := strings.ToLower(fs.Arg(1)), fs.Arg(2)
 	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error { return publish.SetOverride(st, dev, ch) })

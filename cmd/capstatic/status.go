@@ -78,15 +78,10 @@ func runStatus(ctx context.Context, e *env, args []string) error {
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
-	pub, err := a.publisher(ctx, e)
+	st, err := a.state(ctx, e)
 	if err != nil {
 		return err
 	}
-	head, err := publish.Load(ctx, pub.Store, a.app)
-	if err != nil {
-		return err
-	}
-	st := head.State
 	if a.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.Encode(map[string]any{"type": "app", "app": st.App, "seq": st.Seq, "updated": st.Updated,
