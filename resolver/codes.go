@@ -23,7 +23,6 @@ const (
 	CodeDisableEmulator        = "disable_emulator"
 	CodeAlreadyOnBuiltin       = "already_on_builtin"
 	CodeRevertTooOld           = "revert_to_builtin_plugin_version_too_old"
-	CodeNativeIncompatible     = "disable_auto_update_under_native_build"
 	CodeOnPremise              = "on_premise_app"
 	CodeTooManyRequests        = "too_many_requests"
 	CodeInvalidJSONParse       = "invalid_json_parse_body"
@@ -56,7 +55,7 @@ func kindOf(code string) string {
 	case CodePrivateChannel, CodeDisabledPlatform + "ios", CodeDisabledPlatform + "android",
 		CodeDisabledPlatform + "electron", CodeDisableMajor, CodeDisableMinor, CodeDisablePatch,
 		CodeDisableMetadata, CodeDisableUnderNative, CodeDisableProd, CodeDisableDev,
-		CodeDisableDevice, CodeDisableEmulator, CodeKeyIDMismatch, CodeNativeIncompatible:
+		CodeDisableDevice, CodeDisableEmulator, CodeKeyIDMismatch:
 		return KindBlocked
 	}
 	return KindFailed
@@ -82,7 +81,6 @@ var messages = map[string]string{
 	CodeDisableEmulator:               "Cannot update, emulator is disabled",
 	CodeAlreadyOnBuiltin:              "Already on builtin",
 	CodeRevertTooOld:                  "revert_to_builtin used, but plugin version is too old",
-	CodeNativeIncompatible:            "Cannot update, this bundle needs native code the installed app does not have",
 	CodeOnPremise:                     "On-premise app detected",
 	CodeTooManyRequests:               "Too many requests",
 	CodeInvalidJSONParse:              "Invalid JSON body",
