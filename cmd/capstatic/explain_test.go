@@ -81,3 +81,42 @@ func TestExplain(t *testing.T) {
 		assert.Contains(t, out, "rule: update")
 	})
 }
+
+// TestExplain_Native checks the rules of native gating, by name, from a
+// hand-written table.
+func TestExplain_Native(t *testing.T) {
+	const app = "com.example.explainnative"
+	tree := t.TempDir()
+	s := []string{"--store", tree, "--app", app}
+	run := func(args ...string) { cliMust(t, append(args, s...)...) }
+	fpOld, fpNew := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	run("native", "add", "--platform", "ios", "--version", "1.0.0", "--fingerprint", fpOld)
+	run("native", "add", "--platform", "ios", "--version", "2.0.0", "--fingerprint", fpNew)
+	run("publish", writeBuild(t, "1.0.1"), "--version", "1.0.1", "--fingerprint", fpOld, "--quiet")
+	run("publish", writeBuild(t, "2.0.1"), "--version", "2.0.1", "--fingerprint", fpNew, "--quiet")
+	run("channel", "set", "production", "--disable-auto-update", "none")
+	run("channel", "create", "strict", "--self-assign", "--unknown-native", "refuse", "--target", "2.0.1")
+	run("native", "add", "--platform", "ios", "--version", "3.0.0", "--fingerprint", strings.Repeat("c", 64))
+
+	cases := []struct {
+		name, rule, version string
+		args                []string
+	}{
+		{"build 1.0.0 gets the bundle built for it", "update", "1.0.1", []string{"--native", "1.0.0"}},
+		{"build 2.0.0 gets the newest bundle", "update", "2.0.1", []string{"--native", "2.0.0"}},
+		{"build 3.0.0 has no compatible bundle", "native.no_compatible", "", []string{"--native", "3.0.0"}},
+		{"unregistered native, Capgo semantics", "update", "2.0.1", []string{"--native", "1.5.0", "--running", "1.0.0"}},
+		{"unregistered native, channel refuses", "native.unregistered", "", []string{"--native", "2.5.0", "--channel", "strict"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := cliMust(t, append(append([]string{"explain", "--json", "--platform", "ios"}, tc.args...), s...)...)
+			var got struct{ Explanation struct{ Rule, Version string } }
+			require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+			assert.Equal(t, tc.rule, got.Explanation.Rule)
+			if tc.version != "" {
+				assert.Equal(t, tc.version, got.Explanation.Version)
+			}
+		})
+	}
+}
