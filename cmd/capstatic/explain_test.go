@@ -111,7 +111,9 @@ func TestExplain_Native(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out := cliMust(t, append(append([]string{"explain", "--json", "--platform", "ios"}, tc.args...), s...)...)
-			var got struct{ Explanation struct{ Rule, Version string } }
+			var got struct {
+				Explanation struct{ Rule, Version string }
+			}
 			require.NoError(t, json.Unmarshal([]byte(out), &got), out)
 			assert.Equal(t, tc.rule, got.Explanation.Rule)
 			if tc.version != "" {
