@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/capstatic/capstatic/publish/publishtest"
 )
 
 // TestConcurrentPublish races two publishers of different versions to one
@@ -28,8 +30,8 @@ import (
 func TestConcurrentPublish(t *testing.T) {
 	t.Run("Dir", func(t *testing.T) { testConcurrent(t, func(t *testing.T, _ string) testTree { return dirTree(t) }) })
 	t.Run("S3", func(t *testing.T) {
-		gw := startVersity(t)
-		testConcurrent(t, func(t *testing.T, name string) testTree { return gw.tree(t, "race-"+name) })
+		gw := publishtest.StartVersityGW(t)
+		testConcurrent(t, func(t *testing.T, name string) testTree { return versityTree(t, gw, "race-"+name) })
 	})
 }
 

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,22 +17,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/capstatic/capstatic/manifest"
 	"github.com/capstatic/capstatic/publish"
+	"github.com/capstatic/capstatic/publish/publishtest"
 	"github.com/capstatic/capstatic/publish/s3"
 	"github.com/capstatic/capstatic/resolver"
 )
 
 // This file holds the crash test and the machinery it shares with the
 // concurrency test: a helper process (this test binary, re-executed) that
-// publishes through a store wrapper able to stop it at a chosen write, a
-// versitygw S3 server, and checks of what a resolver serves from a tree.
+// publishes through a store wrapper able to stop it at a chosen write, trees
+// on a versitygw S3 server (see [publishtest.StartVersityGW]), and checks of
+// what a resolver serves from a tree.
 
 // helperEnv is set in the environment of the helper process to its spec.
 const helperEnv = "CAPSTATIC_TEST_HELPER"
@@ -307,8 +305,8 @@ func stateOf(t *testing.T, dir, app string) *manifest.State {
 func TestCrash(t *testing.T) {
 	t.Run("Dir", func(t *testing.T) { testCrash(t, func(t *testing.T, _ int) testTree { return dirTree(t) }) })
 	t.Run("S3", func(t *testing.T) {
-		gw := startVersity(t)
-		testCrash(t, func(t *testing.T, i int) testTree { return gw.tree(t, fmt.Sprintf("crash-%d", i)) })
+		gw := publishtest.StartVersityGW(t)
+		testCrash(t, func(t *testing.T, i int) testTree { return versityTree(t, gw, fmt.Sprintf("crash-%d", i)) })
 	})
 }
 
@@ -394,134 +392,28 @@ func btoi(b bool) int {
 	return 0
 }
 
-// versity is a versitygw S3 server on a loopback port with one bucket,
-// serving a posix backend in a temporary folder (the helper of
-// publish/s3's tests, which is unexported there).
-type versity struct {
-	endpoint, access, secret, region, bucket string
-}
-
-// startVersity starts versitygw for the test and stops it when the test
-// ends. The binary is $VERSITYGW, or versitygw on $PATH or in
-// $(go env GOPATH)/bin. Without it the test is skipped, unless $CI is set:
-// CI must not pass by skipping. Install it with
-//
-//	go install github.com/versity/versitygw/cmd/versitygw@latest
-func startVersity(t *testing.T) *versity {
-	t.Helper()
-	bin := findVersity(t)
-	gw := &versity{access: "capstatic", secret: "capstatic-secret", region: "us-east-1", bucket: "capstatic-cmd"}
-	root := t.TempDir()
-	var err error
-	for range 3 { // the free port may be taken before versitygw binds it
-		if gw.endpoint, err = runVersity(t, bin, root, gw); err == nil {
-			break
-		}
-	}
-	require.NoError(t, err, "start versitygw")
-	c, err := minio.New(gw.endpoint, &minio.Options{Creds: credentials.NewStaticV4(gw.access, gw.secret, ""),
-		Region: gw.region, BucketLookup: minio.BucketLookupPath, MaxRetries: 1})
-	require.NoError(t, err)
-	require.NoError(t, c.MakeBucket(t.Context(), gw.bucket, minio.MakeBucketOptions{Region: gw.region}), "create bucket")
-	return gw
-}
-
-func findVersity(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VERSITYGW"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			p := filepath.Join(dir, "bin", "versitygw")
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				return p
-			}
-		}
-	}
-	const msg = "versitygw not found (set $VERSITYGW, or go install github.com/versity/versitygw/cmd/versitygw@latest)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func runVersity(t *testing.T, bin, root string, gw *versity) (string, error) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	endpoint := l.Addr().String()
-	require.NoError(t, l.Close())
-	cmd := exec.Command(bin, "--port", endpoint, "--access", gw.access, "--secret", gw.secret,
-		"--region", gw.region, "--quiet", "--health", "/health", "posix", root)
-	cmd.Dir = t.TempDir()
-	for _, kv := range os.Environ() { // versitygw's own variables could point it elsewhere
-		if !strings.HasPrefix(kv, "VGW_") && !strings.HasPrefix(kv, "ROOT_") &&
-			!strings.HasPrefix(kv, "LOGFILE=") && !strings.HasPrefix(kv, "WEBHOOK=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	out := new(syncBuffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start(), "start %s", bin)
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 5 * time.Second}
-	deadline := time.After(15 * time.Second)
-	for {
-		if resp, err := client.Get("http://" + endpoint + "/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				t.Cleanup(func() {
-					stop()
-					if t.Failed() {
-						t.Logf("versitygw output:\n%s", out)
-					}
-				})
-				return endpoint, nil
-			}
-		}
-		select {
-		case err := <-exited:
-			t.Logf("versitygw exited (%v):\n%s", err, out)
-			return "", errors.New("versitygw exited before answering")
-		case <-deadline:
-			stop()
-			t.Fatalf("versitygw did not answer on %s:\n%s", endpoint, out)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// tree returns the tree under prefix of the gateway's bucket. Its local
-// folder is a fresh download of every object, for a resolver.
-func (gw *versity) tree(t *testing.T, prefix string) testTree {
-	t.Setenv("AWS_ACCESS_KEY_ID", gw.access)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", gw.secret)
+// versityTree returns the tree under prefix of the gateway's bucket. Its
+// local folder is a fresh download of every object, for a resolver.
+func versityTree(t *testing.T, gw *publishtest.VersityGW, prefix string) testTree {
+	t.Setenv("AWS_ACCESS_KEY_ID", gw.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", gw.SecretKey)
 	return testTree{
-		flags: []string{"--store", "s3://" + gw.bucket + "/" + prefix, "--s3-endpoint", "http://" + gw.endpoint,
-			"--s3-region", gw.region, "--s3-path-style"},
-		env: []string{"AWS_ACCESS_KEY_ID=" + gw.access, "AWS_SECRET_ACCESS_KEY=" + gw.secret},
+		flags: []string{"--store", "s3://" + gw.Bucket + "/" + prefix, "--s3-endpoint", "http://" + gw.Endpoint,
+			"--s3-region", gw.Region, "--s3-path-style"},
+		env: []string{"AWS_ACCESS_KEY_ID=" + gw.AccessKey, "AWS_SECRET_ACCESS_KEY=" + gw.SecretKey},
 		local: func(t *testing.T) string {
-			return gw.download(t, prefix)
+			return versityDownload(t, gw, prefix)
 		},
 	}
 }
 
-// download copies the tree under prefix to a new folder.
-func (gw *versity) download(t *testing.T, prefix string) string {
+// versityDownload copies the tree under prefix of the gateway's bucket to a
+// new folder.
+func versityDownload(t *testing.T, gw *publishtest.VersityGW, prefix string) string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := s3.New(ctx, s3.Config{Endpoint: gw.endpoint, Region: gw.region, Bucket: gw.bucket, Prefix: prefix,
-		AccessKey: gw.access, SecretKey: gw.secret, PathStyle: true, Insecure: true})
+	s, err := s3.New(ctx, s3.Config{Endpoint: gw.Endpoint, Region: gw.Region, Bucket: gw.Bucket, Prefix: prefix,
+		AccessKey: gw.AccessKey, SecretKey: gw.SecretKey, PathStyle: true, Insecure: true})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	require.NoError(t, s.List(ctx, "", func(key string, _ publish.Info) error {

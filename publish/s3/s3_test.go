@@ -10,8 +10,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/signer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +27,7 @@ import (
 // its own prefix of one bucket, once the server has shown that it refuses
 // stale conditional writes (else the Swap cases could pass by luck).
 func TestStore(t *testing.T) {
-	gw := startGateway(t)
+	gw := publishtest.StartVersityGW(t)
 	if !t.Run("ServerRefusesStaleWrites", func(t *testing.T) { testServerConditions(t, gw) }) {
 		t.Fatal("the server does not honour If-Match/If-None-Match; Swap cannot be tested on it")
 	}
@@ -34,7 +36,7 @@ func TestStore(t *testing.T) {
 
 // testServerConditions sends signed conditional PUTs straight to the server,
 // bypassing minio-go's PutObject and the Store, and checks the status codes.
-func testServerConditions(t *testing.T, gw gateway) {
+func testServerConditions(t *testing.T, gw *publishtest.VersityGW) {
 	const key = "raw/current.json"
 	resp := rawPut(t, gw, key, "v1", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "unconditional PUT")
@@ -54,7 +56,7 @@ func testServerConditions(t *testing.T, gw gateway) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "PUT If-None-Match: * on a missing object")
 }
 
-func rawPut(t *testing.T, gw gateway, key, body string, h http.Header) *http.Response {
+func rawPut(t *testing.T, gw *publishtest.VersityGW, key, body string, h http.Header) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut,
 		"http://"+gw.Endpoint+"/"+gw.Bucket+"/"+key, strings.NewReader(body))
@@ -72,9 +74,9 @@ func rawPut(t *testing.T, gw gateway, key, body string, h http.Header) *http.Res
 	return resp
 }
 
-func rawGet(t *testing.T, gw gateway, key string) string {
+func rawGet(t *testing.T, gw *publishtest.VersityGW, key string) string {
 	t.Helper()
-	obj, err := gw.client(t).GetObject(t.Context(), gw.Bucket, key, minio.GetObjectOptions{})
+	obj, err := client(t, gw).GetObject(t.Context(), gw.Bucket, key, minio.GetObjectOptions{})
 	require.NoError(t, err)
 	defer obj.Close()
 	b, err := io.ReadAll(obj)
@@ -82,7 +84,23 @@ func rawGet(t *testing.T, gw gateway, key string) string {
 	return string(b)
 }
 
-func newStore(t *testing.T, gw gateway, prefix string) *s3.Store {
+// client returns a minio-go client for gw, for checks that bypass the Store.
+func client(t *testing.T, gw *publishtest.VersityGW) *minio.Client {
+	t.Helper()
+	c, err := minio.New(gw.Endpoint, &minio.Options{
+		Creds:        credentials.NewStaticV4(gw.AccessKey, gw.SecretKey, ""),
+		Region:       gw.Region,
+		BucketLookup: minio.BucketLookupPath,
+		MaxRetries:   1,
+	})
+	require.NoError(t, err)
+	return c
+}
+
+// loopbackClient talks to test servers directly, never through a proxy.
+var loopbackClient = &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
+
+func newStore(t *testing.T, gw *publishtest.VersityGW, prefix string) *s3.Store {
 	t.Helper()
 	s, err := s3.New(t.Context(), s3.Config{
 		Endpoint:  gw.Endpoint,
@@ -110,7 +128,7 @@ func prefixFor(t *testing.T) string {
 // TestStore_Keys checks that an object's name is exactly the prefix and the
 // tree path, and that JSON and zip files get their media types.
 func TestStore_Keys(t *testing.T) {
-	gw := startGateway(t)
+	gw := publishtest.StartVersityGW(t)
 	s := newStore(t, gw, "/tree/updates/")
 	for key, typ := range map[string]string{
 		"com.example.app/current.json":            "application/json",
@@ -118,7 +136,7 @@ func TestStore_Keys(t *testing.T) {
 		"com.example.app/files/c2d3.br":           "application/octet-stream",
 	} {
 		require.NoError(t, s.Put(t.Context(), key, strings.NewReader(key), -1), "Put(%q)", key)
-		oi, err := gw.client(t).StatObject(t.Context(), gw.Bucket, "tree/updates/"+key, minio.StatObjectOptions{})
+		oi, err := client(t, gw).StatObject(t.Context(), gw.Bucket, "tree/updates/"+key, minio.StatObjectOptions{})
 		require.NoError(t, err, "object of key %q", key)
 		assert.Equal(t, typ, oi.ContentType, "Content-Type of %q", key)
 		assert.Equal(t, key, rawGet(t, gw, "tree/updates/"+key), "content of %q", key)
@@ -128,7 +146,7 @@ func TestStore_Keys(t *testing.T) {
 // TestStore_Multipart streams an object larger than one request's worth
 // (16 MiB), so Put uploads it in parts, and swaps it with its multipart ETag.
 func TestStore_Multipart(t *testing.T) {
-	gw := startGateway(t)
+	gw := publishtest.StartVersityGW(t)
 	s := newStore(t, gw, prefixFor(t))
 	data := make([]byte, 17<<20+123)
 	_, _ = rand.NewChaCha8([32]byte{7}).Read(data)
@@ -150,7 +168,7 @@ func TestStore_Multipart(t *testing.T) {
 }
 
 func TestNew_MissingBucket(t *testing.T) {
-	gw := startGateway(t)
+	gw := publishtest.StartVersityGW(t)
 	gw.Bucket = "no-such-bucket"
 	_, err := s3.New(t.Context(), s3.Config{
 		Endpoint: "http://" + gw.Endpoint, Region: gw.Region, Bucket: gw.Bucket,

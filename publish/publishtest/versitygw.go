@@ -1,4 +1,4 @@
-package s3_test
+package publishtest
 
 import (
 	"bytes"
@@ -14,45 +14,55 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/stretchr/testify/require"
 )
 
-// gateway is a versitygw S3 server on a loopback port, serving a posix
-// backend in a temporary folder, with one empty bucket.
-type gateway struct {
-	Endpoint  string // host:port, plain HTTP
+// VersityGW is a versitygw S3 server (https://github.com/versity/versitygw)
+// on a loopback port, serving a posix backend in a temporary folder, with
+// one empty bucket. It is for tests of S3 stores against a real server.
+type VersityGW struct {
+	Endpoint  string // host:port on 127.0.0.1, plain HTTP
 	AccessKey string
 	SecretKey string
 	Region    string
 	Bucket    string
+	// Root is the folder of the posix backend: each bucket is a folder in
+	// it, each object a file in its bucket's folder.
+	Root string
 }
 
-// startGateway starts versitygw for the test and stops it when the test
+// StartVersityGW starts versitygw for the test and stops it when the test
 // ends. The binary is $VERSITYGW, or versitygw on $PATH, or in
 // $(go env GOPATH)/bin. Without it the test is skipped, unless $CI is set:
 // CI must not pass by skipping. Install it with
 //
 //	go install github.com/versity/versitygw/cmd/versitygw@latest
-func startGateway(t *testing.T) gateway {
+//
+// The server runs with the environment of the test, less versitygw's own
+// variables (VGW_*, ROOT_*, LOGFILE, WEBHOOK), which could point it at
+// remote services or change its credentials. Its output is logged if the
+// test fails.
+func StartVersityGW(t testing.TB) *VersityGW {
 	t.Helper()
-	bin := findGateway(t)
-	gw := gateway{AccessKey: "capstatic", SecretKey: "capstatic-secret", Region: "us-east-1", Bucket: "capstatic-test"}
-	root := t.TempDir()
+	bin := findVersityGW(t)
+	gw := &VersityGW{
+		AccessKey: "capstatic", SecretKey: "capstatic-secret", Region: "us-east-1",
+		Bucket: "capstatic-test", Root: t.TempDir(),
+	}
+	// With the posix backend a bucket is a folder of the root, so the
+	// bucket needs no S3 client (which this package must not import).
+	require.NoError(t, os.Mkdir(filepath.Join(gw.Root, gw.Bucket), 0o755), "create bucket")
 	var err error
 	for range 3 { // the free port may be taken before versitygw binds it
-		if gw.Endpoint, err = runGateway(t, bin, root, gw); err == nil {
+		if gw.Endpoint, err = runVersityGW(t, bin, gw); err == nil {
 			break
 		}
 	}
 	require.NoError(t, err, "start versitygw")
-	c := gw.client(t)
-	require.NoError(t, c.MakeBucket(t.Context(), gw.Bucket, minio.MakeBucketOptions{Region: gw.Region}), "create bucket")
 	return gw
 }
 
-func findGateway(t *testing.T) string {
+func findVersityGW(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("VERSITYGW"); p != "" {
 		return p // a wrong path fails loudly when it is run
@@ -76,9 +86,9 @@ func findGateway(t *testing.T) string {
 	return ""
 }
 
-// runGateway starts versitygw on a free loopback port and waits until it
+// runVersityGW starts versitygw on a free loopback port and waits until it
 // answers its health check. It returns an error if the process exits first.
-func runGateway(t *testing.T, bin, root string, gw gateway) (endpoint string, err error) {
+func runVersityGW(t testing.TB, bin string, gw *VersityGW) (endpoint string, err error) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -86,9 +96,9 @@ func runGateway(t *testing.T, bin, root string, gw gateway) (endpoint string, er
 	require.NoError(t, l.Close())
 
 	cmd := exec.Command(bin, "--port", endpoint, "--access", gw.AccessKey, "--secret", gw.SecretKey,
-		"--region", gw.Region, "--quiet", "--health", "/health", "posix", root)
+		"--region", gw.Region, "--quiet", "--health", "/health", "posix", gw.Root)
 	cmd.Dir = t.TempDir()
-	cmd.Env = gatewayEnv()
+	cmd.Env = versityGWEnv()
 	out := new(syncBuffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start(), "start %s", bin)
@@ -123,9 +133,8 @@ func runGateway(t *testing.T, bin, root string, gw gateway) (endpoint string, er
 	}
 }
 
-// gatewayEnv is the test's environment without versitygw's own variables,
-// which could point it at remote services or change its credentials.
-func gatewayEnv() []string {
+// versityGWEnv is the test's environment without versitygw's own variables.
+func versityGWEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "VGW_") && !strings.HasPrefix(kv, "ROOT_") &&
@@ -149,21 +158,8 @@ func healthy(ctx context.Context, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// loopbackClient talks to test servers directly, never through a proxy.
+// loopbackClient talks to the server directly, never through a proxy.
 var loopbackClient = &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 10 * time.Second}
-
-// client returns a minio-go client for gw, for checks that bypass the Store.
-func (gw gateway) client(t *testing.T) *minio.Client {
-	t.Helper()
-	c, err := minio.New(gw.Endpoint, &minio.Options{
-		Creds:        credentials.NewStaticV4(gw.AccessKey, gw.SecretKey, ""),
-		Region:       gw.Region,
-		BucketLookup: minio.BucketLookupPath,
-		MaxRetries:   1,
-	})
-	require.NoError(t, err)
-	return c
-}
 
 // syncBuffer is a bytes.Buffer safe for the process's two output streams.
 type syncBuffer struct {
