@@ -337,23 +337,3 @@ func wrapBoth(priv *rsa.PrivateKey, sum manifest.Digest) (v3, v2 string, err err
 	}
 	return v3, v2, nil
 }
-
-// finish makes rec the target of rel.Channel unless it already is (or no
-// channel is named), writing the new state and then the pointer. It is the
-// tail of [Publisher.Publish], shared by encrypted releases and imports.
-func (p *Publisher) finish(ctx context.Context, rel Release, head *Head, rec *manifest.Bundle, res *Result) (*Result, error) {
-	res.Bundle = rec
-	if ch := head.State.Channels[rel.Channel]; rel.Channel == "" || ch != nil && ch.Target == rec.ID.String() {
-		res.Seq = head.State.Seq
-		return res, nil // nothing to flip: a retried or repeated publish
-	}
-	st := head.State.Clone()
-	st.Seq++
-	assign(st, rel, rec, res, p.now())
-	ptr, err := Commit(ctx, p.Store, head, st, p.Sign, p.now())
-	if err != nil {
-		return nil, err
-	}
-	res.Seq = ptr.Seq
-	return res, nil
-}

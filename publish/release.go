@@ -134,11 +134,17 @@ func (p *Publisher) Publish(ctx context.Context, rel Release) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.finish(ctx, rel, head, rec, res)
+}
+
+// finish assigns rec to the release's channel in a new state and flips the
+// pointer. A bundle the channel already offers needs no new state (a
+// retried or repeated publish); the index is still written, since adding
+// the app to it is the step a crashed first publish may have missed.
+func (p *Publisher) finish(ctx context.Context, rel Release, head *Head, rec *manifest.Bundle, res *Result) (*Result, error) {
 	res.Bundle = rec
-	if ch := head.State.Channels[rel.Channel]; rel.Channel == "" || ch != nil && ch.Target == id.String() {
+	if ch := head.State.Channels[rel.Channel]; rel.Channel == "" || ch != nil && ch.Target == rec.ID.String() {
 		res.Seq = head.State.Seq
-		// Nothing to flip: a retried or repeated publish. The index write may
-		// be what a crashed first publish missed.
 		if rel.Channel == "" {
 			return res, nil
 		}
