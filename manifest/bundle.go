@@ -51,6 +51,9 @@ type Bundle struct {
 }
 
 // Object describes one stored object: its tree path, length and digest.
+// SHA256 is the digest of the stored bytes; it is zero when unknown, which
+// is always the case for the object of a [File] read back from a record
+// (see [File.MarshalJSON]).
 type Object struct {
 	Path   string `json:"path"`
 	Size   int64  `json:"size"`
@@ -58,6 +61,11 @@ type Object struct {
 }
 
 // File is one entry of a bundle's clear delta set.
+//
+// Records hold one File per file of the build, and every publish writes
+// them twice (the bundle record and the state), so a File has a compact
+// JSON form; see [File.MarshalJSON]. The struct tags name the fields of the
+// long form, used for entries the compact form cannot describe.
 type File struct {
 	// Name is the path inside the bundle, '/'-separated, without ".br".
 	Name string `json:"name"`
@@ -67,7 +75,10 @@ type File struct {
 	// Brotli reports whether Object holds the brotli-compressed content, in
 	// which case the wire file_name carries a ".br" suffix.
 	Brotli bool `json:"br,omitempty"`
-	// Object is the stored object the device downloads.
+	// Object is the stored object the device downloads. Its path is
+	// normally [FilePath](app, SHA256, Brotli), and its SHA256 is not
+	// recorded: the object is checked through its content (after brotli
+	// decoding), which SHA256 and Size describe.
 	Object Object `json:"object"`
 }
 
@@ -98,15 +109,18 @@ type Encryption struct {
 	Files []EncryptedFile `json:"files,omitempty"`
 }
 
-// EncryptedFile is one delta entry of an encrypted bundle.
+// EncryptedFile is one delta entry of an encrypted bundle. Its JSON form
+// has short keys; see [EncryptedFile.MarshalJSON].
 type EncryptedFile struct {
-	Name   string `json:"name"`
-	Size   int64  `json:"size"`
-	Brotli bool   `json:"br,omitempty"`
+	Name   string
+	Size   int64
+	Brotli bool
 	// HashV3 and HashV2 are the wrapped SHA-256 of the clear file content.
-	HashV3 string `json:"hash_v3"`
-	HashV2 string `json:"hash_v2"`
-	Object Object `json:"object"`
+	HashV3 string
+	HashV2 string
+	// Object is the ciphertext object; its path names a digest that cannot
+	// be derived, and its SHA256 is recorded.
+	Object Object
 }
 
 // WireName is the file_name sent in a protocol manifest entry.
