@@ -252,3 +252,21 @@ func (s stallWriter) Write(ctx context.Context, _ []resolver.Event) error {
 func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
+
+// TestStats_UnknownAppBatch: an array always gets 200 with per-index
+// results (answer-features.md), so an unknown app is reported per event.
+func TestStats_UnknownAppBatch(t *testing.T) {
+	base := serveState(t, channelState(), resolver.Config{})
+	ev := map[string]any{"app_id": "com.unknown.app", "device_id": deviceA, "action": "set"}
+	body, _ := json.Marshal([]any{ev, ev})
+	status, got := call(t, http.MethodPost, base+"/stats", body)
+	assert.Equal(t, http.StatusOK, status)
+	require.Len(t, got["results"], 2)
+	for i, r := range got["results"].([]any) {
+		assert.Equal(t, "on_premise_app", r.(map[string]any)["error"], "results[%d]", i)
+	}
+	body, _ = json.Marshal(ev)
+	status, got = call(t, http.MethodPost, base+"/stats", body)
+	assert.Equal(t, http.StatusTooManyRequests, status, "a single event for an unknown app is a 429")
+	assert.Equal(t, "on_premise_app", got["error"])
+}

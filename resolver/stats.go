@@ -105,10 +105,15 @@ func (s *Server) statsBatch(w http.ResponseWriter, r *http.Request, body []byte)
 			errs[i] = &Failure{Status: http.StatusOK, Code: CodeMixedAppIDs, Message: messages[CodeMixedAppIDs]}
 		}
 	}
+	// An array always gets 200 with per-index results (answer-features.md),
+	// so an unknown app is reported per event rather than with a 429.
 	if app != "" {
 		if _, f := s.app(r.Context(), app); f != nil {
-			s.writeFailure(w, f)
-			return
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = f
+				}
+			}
 		}
 	}
 	writeJSON(w, http.StatusOK, s.batchResults(events, errs))

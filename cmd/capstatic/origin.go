@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -20,6 +21,8 @@ type originOpts struct {
 	// observe, when set before open, is told of every cache hit and miss
 	// (resolver.OriginConfig.Observe), for metrics.
 	observe func(hit bool)
+	// s3 holds the flags of an s3:// or r2:// --store (s3store.go).
+	s3 storeFlags
 }
 
 func (o *originOpts) addFlags(fs *pflag.FlagSet) {
@@ -27,14 +30,25 @@ func (o *originOpts) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.staleIfError, "stale-if-error", time.Hour, "with an http(s):// --store: how long a cached pointer is still served when the origin fails")
 	fs.Var(&o.cacheBytes, "cache-bytes", "with an http(s):// --store: memory for cached tree objects, e.g. 256MiB")
 	fs.DurationVar(&o.timeout, "origin-timeout", resolver.DefaultOriginTimeout, "with an http(s):// --store: time limit of each origin request")
+	o.s3.addS3Flags(fs)
 }
 
-// open opens the tree serve reads: a folder (see openSource) or a remote
-// origin behind a cache.
-func (o *originOpts) open(store string, log *slog.Logger) (resolver.Source, error) {
-	if !isOriginURL(store) {
-		return openSource(store)
+// open opens the tree serve reads: a folder (see openSource), a remote
+// origin behind a cache, or a bucket (s3:// or r2://, read directly with
+// the endpoint, region and credentials publish uses).
+func (o *originOpts) open(ctx context.Context, e *env, store string, log *slog.Logger) (resolver.Source, error) {
+	switch {
+	case isS3URL(store):
+		o.s3.url = store
+		return openS3Source(ctx, e, &o.s3)
+	case isOriginURL(store):
+		return o.openOrigin(store, log)
 	}
+	return openSource(store)
+}
+
+// openOrigin opens an http(s):// origin behind a cache.
+func (o *originOpts) openOrigin(store string, log *slog.Logger) (resolver.Source, error) {
 	src, err := resolver.NewOrigin(store, resolver.OriginConfig{Timeout: o.timeout, CacheBytes: int64(o.cacheBytes),
 		StaleIfError: o.staleIfError, UserAgent: "capstatic/" + version, Logger: log, Observe: o.observe})
 	if err != nil {

@@ -71,7 +71,7 @@ func (o *serveOpts) addFlags(fs *pflag.FlagSet) {
 func runServe(ctx context.Context, e *env, args []string) error {
 	var o serveOpts
 	fs := newFlags(e, "serve", "serve --store TREE [--addr HOST:PORT] [--public-url URL]")
-	fs.StringVar(&o.store, "store", "", "the tree: a folder, or an http(s):// origin (a web server, CDN, GitHub Pages, S3 website) read through a cache")
+	fs.StringVar(&o.store, "store", "", "the tree: a folder, an http(s):// origin (a web server, CDN, GitHub Pages, S3 website) read through a cache, or a bucket: s3://BUCKET/PREFIX or r2://ACCOUNT_ID/BUCKET/PREFIX")
 	o.addFlags(fs)
 	o.origin.addFlags(fs) // origin.go
 	o.trust.addFlags(fs)  // signing.go
@@ -112,7 +112,7 @@ func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.H
 		metrics = resolver.NewMetrics()
 		o.origin.observe = metrics.ObserveCache
 	}
-	src, err := o.origin.open(o.store, log)
+	src, err := o.origin.open(ctx, e, o.store, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,16 +160,16 @@ func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.H
 }
 
 // openSource opens the tree a resolver reads: a folder, or an http(s)://
-// origin with the default cache settings (serve applies its flags through
-// originOpts.open, origin.go).
+// origin with the default cache settings (serve applies its flags, and
+// opens s3:// and r2:// buckets, through originOpts.open, origin.go).
 func openSource(store string) (resolver.Source, error) {
 	if isOriginURL(store) {
 		var o originOpts
 		o.addFlags(pflag.NewFlagSet("", pflag.ContinueOnError)) // the flags' defaults
-		return o.open(store, nil)
+		return o.openOrigin(store, nil)
 	}
 	if strings.Contains(store, "://") {
-		return nil, usagef("--store %q: serve reads a folder or an http(s):// origin", store)
+		return nil, usagef("--store %q: want a folder or an http(s):// origin (serve also reads s3:// and r2://)", store)
 	}
 	st, err := os.Stat(store)
 	if err != nil {
