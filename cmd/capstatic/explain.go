@@ -16,7 +16,7 @@ func runExplain(ctx context.Context, e *env, args []string) error {
 		emulator, dev, legacy, asJSON                                                             bool
 	)
 	fs := newFlags(e, "explain", "explain --store TREE --app ID --device UUID [request flags] | --request FILE")
-	fs.StringVar(&store, "store", "", "the tree: a folder")
+	fs.StringVar(&store, "store", "", "the tree: a folder, an http(s):// origin, or s3:// / r2://")
 	fs.StringVar(&app, "app", "", "app_id")
 	fs.StringVar(&device, "device", "00000000-0000-0000-0000-000000000000", "device_id")
 	fs.StringVar(&platform, "platform", "android", "platform: ios, android or electron")
@@ -31,6 +31,8 @@ func runExplain(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&overrides, "overrides", "", "override file, as given to serve")
 	fs.StringVar(&request, "request", "", "a JSON request body to replay instead of the flags (- for stdin)")
 	fs.BoolVar(&asJSON, "json", false, "print the explanation as JSON")
+	var origin originOpts
+	origin.addFlags(fs) // the tree may be a folder, an http(s):// origin or a bucket, as for serve
 	if err := parse(e, fs, args); err != nil {
 		return err
 	}
@@ -47,7 +49,7 @@ func runExplain(ctx context.Context, e *env, args []string) error {
 	if f != nil {
 		return fmt.Errorf("request refused before any rule: HTTP %d %s: %s", f.Status, f.Code, f.Message)
 	}
-	src, err := openSource(store)
+	src, err := origin.open(ctx, e, store, nil)
 	if err != nil {
 		return err
 	}

@@ -159,17 +159,11 @@ func (o *serveOpts) build(ctx context.Context, e *env, log *slog.Logger) (http.H
 	return resolver.NewServer(cfg), cleanup, nil
 }
 
-// openSource opens the tree a resolver reads: a folder, or an http(s)://
-// origin with the default cache settings (serve applies its flags, and
-// opens s3:// and r2:// buckets, through originOpts.open, origin.go).
+// openSource opens a folder tree; originOpts.open (origin.go) adds
+// http(s):// origins and s3:// / r2:// buckets.
 func openSource(store string) (resolver.Source, error) {
-	if isOriginURL(store) {
-		var o originOpts
-		o.addFlags(pflag.NewFlagSet("", pflag.ContinueOnError)) // the flags' defaults
-		return o.openOrigin(store, nil)
-	}
 	if strings.Contains(store, "://") {
-		return nil, usagef("--store %q: want a folder or an http(s):// origin (serve also reads s3:// and r2://)", store)
+		return nil, usagef("--store %q: want a folder, an http(s):// origin, or s3:// / r2://", store)
 	}
 	st, err := os.Stat(store)
 	if err != nil {
