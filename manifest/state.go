@@ -62,6 +62,9 @@ type Channel struct {
 	// native build, keyed by [NativeBuild.Key]. The publisher recomputes it
 	// with every state it writes; empty when the app registers none.
 	Natives map[string]NativeTarget `json:"natives,omitempty"`
+	// Answers holds the channel's precomputed answer per platform; see
+	// [State.Precompute].
+	Answers map[string]PlatformAnswer `json:"answers,omitempty"`
 }
 
 // NativeTarget is a channel's precomputed answer for one registered native

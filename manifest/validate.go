@@ -58,6 +58,11 @@ func (s *State) validateChannel(name string, c *Channel) error {
 	if c.Target != "" && c.Target != Builtin && s.Bundles[c.Target] == nil {
 		return fmt.Errorf("target %s has no bundle record", c.Target)
 	}
+	for p, a := range c.Answers {
+		if !ValidPlatform(p) || a.Offer != c.Target || (a.Check != "" && a.Check != "disabled_platform_"+p) {
+			return fmt.Errorf("precomputed answer for %q does not match the channel", p)
+		}
+	}
 	if r := c.Rollout; r != nil {
 		if r.BPS < 0 || r.BPS > 10000 {
 			return fmt.Errorf("rollout share %d out of range", r.BPS)

@@ -30,6 +30,7 @@ func (p *Publisher) Update(ctx context.Context, app string, fn func(st *manifest
 	if err := fn(st); err != nil {
 		return nil, err
 	}
+	st.Precompute() // the answers follow the change before it is validated
 	if err := st.Validate(); err != nil {
 		return nil, err
 	}

@@ -99,6 +99,7 @@ func Commit(ctx context.Context, store Store, head *Head, st *manifest.State, si
 	if err := precomputeNatives(ctx, store, st); err != nil { // native.go
 		return nil, err
 	}
+	st.Precompute()
 	st.Prune()
 	raw, err := manifest.EncodeState(st)
 	if err != nil {

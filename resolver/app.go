@@ -36,6 +36,9 @@ type URLs struct {
 }
 
 type channel struct {
+	// check is the precomputed platform check per platform (a refusal
+	// code, or "" when the channel serves the platform).
+	check   map[string]string
 	name    string
 	id      int64
 	s       manifest.Settings
@@ -112,8 +115,15 @@ func newBundle(rec *manifest.Bundle) (*bundle, error) {
 }
 
 func newChannel(name string, c *manifest.Channel, st *manifest.State, bundles map[string]*bundle) (*channel, error) {
+	answers := c.Answers
+	if len(answers) == 0 { // a state written without precomputation
+		answers = c.PlatformAnswers()
+	}
 	ch := &channel{name: name, id: c.ID, s: c.Settings, public: st.Public(name),
-		builtin: c.Target == manifest.Builtin, target: bundles[c.Target]}
+		builtin: c.Target == manifest.Builtin, target: bundles[c.Target], check: map[string]string{}}
+	for p, a := range answers {
+		ch.check[p] = a.Check
+	}
 	if r := c.Rollout; r != nil && bundles[r.Target] != nil {
 		ch.rollout, ch.bps, ch.salt = bundles[r.Target], r.BPS, r.Salt
 	}

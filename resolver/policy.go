@@ -7,8 +7,8 @@ import "github.com/capstatic/capstatic/manifest"
 // with the device's native version, not with its running bundle.
 func policy(ch *channel, b *bundle, r *Request, via string) (code, rule string) {
 	s, tv, nv := &ch.s, b.version, r.Native
-	if !s.Platform(r.Platform) {
-		return CodeDisabledPlatform + r.Platform, "policy.platform"
+	if code := ch.check[r.Platform]; code != "" {
+		return code, "policy.platform"
 	}
 	mode := s.DisableAutoUpdate
 	if mode == manifest.AutoUpdateMajor && tv.Major() > nv.Major() {
