@@ -4,6 +4,9 @@ GO      ?= go
 BIN     ?= bin/capstatic
 ADDR    ?= 127.0.0.1:8080
 TREE    ?= demo-tree
+# The example app's native version is 1.0.0, so a device built from it
+# running its builtin bundle is offered this one.
+DEMO_VERSION ?= 1.0.1
 
 .PHONY: build test test-short demo bench fuzz lint fmt examples tools clean
 
@@ -24,12 +27,15 @@ tools:
 
 # Publish the example app to ./demo-tree and serve it on $(ADDR).
 demo: build
-	cd examples/app && ../../$(BIN) publish --store ../../$(TREE) --version 1.0.0 --channel production
+	cd examples/app && ../../$(BIN) publish --store ../../$(TREE) --version $(DEMO_VERSION) --channel production
 	@echo
 	@echo "Put these in capacitor.config.json (plugins.CapacitorUpdater):"
 	@echo "  \"updateUrl\":  \"http://$(ADDR)/updates\","
 	@echo "  \"statsUrl\":   \"http://$(ADDR)/stats\","
 	@echo "  \"channelUrl\": \"http://$(ADDR)/channel_self\""
+	@echo
+	@echo "Or play a device from another shell:"
+	@echo "  curl -s http://$(ADDR)/updates -d '{\"app_id\":\"com.example.capstatic\",\"device_id\":\"6f1c2d3e-0000-4000-8000-000000000001\",\"version_name\":\"builtin\",\"version_build\":\"1.0.0\",\"plugin_version\":\"8.51.23\",\"platform\":\"android\",\"is_emulator\":false,\"is_prod\":true,\"defaultChannel\":\"\"}'"
 	@echo
 	$(BIN) serve --store $(TREE) --addr $(ADDR)
 
