@@ -51,6 +51,17 @@ func (a *appFlags) publisher(ctx context.Context, e *env) (*publish.Publisher, e
 	return &publish.Publisher{Store: store, Sign: sign}, nil
 }
 
+// update opens the store and applies fn to the app's state as one new
+// state and one pointer flip ([publish.Publisher.Update]); fn gets the
+// publisher for what it needs besides the state (records, the clock).
+func (a *appFlags) update(ctx context.Context, e *env, fn func(pub *publish.Publisher, st *manifest.State) error) (*manifest.Pointer, error) {
+	pub, err := a.publisher(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	return pub.Update(ctx, a.app, func(st *manifest.State) error { return fn(pub, st) })
+}
+
 // state opens the store and reads the app's current state.
 func (a *appFlags) state(ctx context.Context, e *env) (*manifest.State, error) {
 	pub, err := a.publisher(ctx, e)
@@ -184,11 +195,7 @@ func channelSet(ctx context.Context, e *env, sub string, args []string) error {
 	if !manifest.ValidChannelName(name) {
 		return usagef("invalid channel name %q", name)
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
-	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error {
+	ptr, err := a.update(ctx, e, func(pub *publish.Publisher, st *manifest.State) error {
 		ch := st.Channels[name]
 		switch {
 		case ch == nil && sub == "set":
@@ -261,11 +268,7 @@ func channelDelete(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("want one channel name")
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
-	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error { return publish.DeleteChannel(st, fs.Arg(0)) })
+	ptr, err := a.update(ctx, e, func(_ *publish.Publisher, st *manifest.State) error { return publish.DeleteChannel(st, fs.Arg(0)) })
 	if err != nil {
 		return err
 	}

@@ -20,12 +20,8 @@ func runPromote(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 2 {
 		return usagef("want two channel names: FROM and TO")
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
 	from, to := fs.Arg(0), fs.Arg(1)
-	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error { return publish.Promote(st, from, to, pub.Now) })
+	ptr, err := a.update(ctx, e, func(pub *publish.Publisher, st *manifest.State) error { return publish.Promote(st, from, to, pub.Now) })
 	if err != nil {
 		return err
 	}
@@ -44,12 +40,8 @@ func runRollback(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("want one channel name")
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
 	var got string
-	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error {
+	ptr, err := a.update(ctx, e, func(pub *publish.Publisher, st *manifest.State) error {
 		var err error
 		if got, err = publish.Rollback(st, fs.Arg(0), to, pub.Now); err != nil {
 			return err
@@ -119,11 +111,7 @@ func runRollout(ctx context.Context, e *env, args []string) error {
 	if action == "" && bps < 0 {
 		return usagef("give --percent, or an action: pause, resume, abort, finish")
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
-	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error {
+	ptr, err := a.update(ctx, e, func(pub *publish.Publisher, st *manifest.State) error {
 		if action != "" {
 			return publish.RolloutAction(st, name, action, pub.Now)
 		}
@@ -183,12 +171,8 @@ func runOverrides(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
 	dev, ch := strings.ToLower(fs.Arg(1)), fs.Arg(2)
-	ptr, err := pub.Update(ctx, a.app, func(st *manifest.State) error { return publish.SetOverride(st, dev, ch) })
+	ptr, err := a.update(ctx, e, func(_ *publish.Publisher, st *manifest.State) error { return publish.SetOverride(st, dev, ch) })
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/capstatic/capstatic/manifest"
+	"github.com/capstatic/capstatic/publish"
 )
 
 // runResign renews the signature of an app's pointer: it writes the next
@@ -31,11 +32,7 @@ func runResign(ctx context.Context, e *env, args []string) error {
 	if a.sign.key == "" {
 		return usagef("--signing-key is required")
 	}
-	pub, err := a.publisher(ctx, e)
-	if err != nil {
-		return err
-	}
-	ptr, err := pub.Update(ctx, a.app, func(*manifest.State) error { return nil })
+	ptr, err := a.update(ctx, e, func(*publish.Publisher, *manifest.State) error { return nil })
 	if err != nil {
 		return err
 	}
